@@ -1,0 +1,143 @@
+"""Small private helpers shared across lyre (some imported by FastAPI by name)."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import ipaddress
+import re
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio.abc
+
+from lyre.types import Scope
+
+T = TypeVar("T")
+AwaitableCallable = Callable[..., Awaitable[T]]
+T_co = TypeVar("T_co", covariant=True)
+
+__all__ = [
+    "AwaitableOrContextManager",
+    "AwaitableOrContextManagerWrapper",
+    "ParsedHost",
+    "create_collapsing_task_group",
+    "get_route_path",
+    "is_async_callable",
+    "parse_host_header",
+]
+
+
+def is_async_callable(obj: Any) -> Any:
+    """True for coroutine functions and objects whose ``__call__`` is one (``partial`` unwrapped)."""
+    while isinstance(obj, functools.partial):
+        obj = obj.func
+    return inspect.iscoroutinefunction(obj) or (
+        callable(obj) and inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
+    )
+
+
+class AwaitableOrContextManager(Awaitable[T_co], AbstractAsyncContextManager[T_co], Protocol[T_co]): ...
+
+
+class SupportsAsyncClose(Protocol):
+    async def close(self) -> None: ...  # pragma: no cover
+
+
+SupportsAsyncCloseType = TypeVar("SupportsAsyncCloseType", bound=SupportsAsyncClose, covariant=False)
+
+
+class AwaitableOrContextManagerWrapper(Generic[SupportsAsyncCloseType]):
+    """Lets ``request.form()`` be awaited or used with ``async with`` (closing on exit)."""
+
+    __slots__ = ("aw", "entered")
+
+    def __init__(self, aw: Awaitable[SupportsAsyncCloseType]) -> None:
+        self.aw = aw
+
+    def __await__(self) -> Generator[Any, None, SupportsAsyncCloseType]:
+        return self.aw.__await__()
+
+    async def __aenter__(self) -> SupportsAsyncCloseType:
+        self.entered = await self.aw
+        return self.entered
+
+    async def __aexit__(self, *args: Any) -> bool | None:
+        await self.entered.close()
+        return None
+
+
+@asynccontextmanager
+async def create_collapsing_task_group() -> AsyncGenerator[anyio.abc.TaskGroup, None]:
+    """A task group that re-raises a lone exception instead of an ExceptionGroup around it."""
+    try:
+        async with anyio.create_task_group() as tg:
+            yield tg
+    except BaseExceptionGroup as excs:
+        if len(excs.exceptions) != 1:
+            raise
+        only = excs.exceptions[0]
+        raise only from (excs.__cause__ or excs.__context__)
+
+
+def get_route_path(scope: Scope) -> str:
+    """The request path relative to ``root_path`` (what routes match against)."""
+    path: str = scope["path"]
+    root_path = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    if len(path) == len(root_path):
+        return ""
+    if path[len(root_path)] == "/":
+        return path[len(root_path) :]
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedHost:
+    """A validated Host header: ``host`` as sent and the optional ``port`` digits."""
+
+    host: str
+    port: str | None
+
+    @property
+    def authority(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    @property
+    def is_valid_port(self) -> bool:
+        if self.port is None:
+            return True
+        digits = self.port.lstrip("0")
+        return len(digits) <= 5 and (not digits or int(digits) <= 65535)
+
+
+_HOST_RE = re.compile(
+    r"^(?P<host>[a-z0-9._~%!$&'()*+,;=-]+"
+    r"|\[(?:(?P<ipv6>[a-f0-9]*:[a-f0-9.:]+)|(?-i:v)[a-f0-9]+\.[a-z0-9._~!$&'()*+,;=:-]+)\])"
+    r"(?::(?P<port>[0-9]*))?$",
+    re.IGNORECASE,
+)
+
+
+@functools.lru_cache(maxsize=256)
+def parse_host_header(host_header: str | None) -> ParsedHost | None:
+    """Validate a Host header (RFC 3986 reg-name or bracketed IP literal, optional port)."""
+    # PERF: hosts repeat across requests; the cache makes validation a dict lookup.
+    if not host_header:
+        return None
+    m = _HOST_RE.match(host_header)
+    if m is None:
+        return None
+    ipv6 = m.group("ipv6")
+    if ipv6 is not None:
+        try:
+            ipaddress.IPv6Address(ipv6)
+        except ValueError:
+            return None
+    parsed = ParsedHost(m.group("host"), m.group("port"))
+    if parsed.port is not None and not parsed.is_valid_port:
+        return None
+    return parsed
