@@ -1,0 +1,116 @@
+"""Looking up and running the application's exception handlers (private; FastAPI imports it).
+
+The handlers live in ``scope["starlette.exception_handlers"]`` as the pair
+``(class_handlers, status_handlers)`` stored there by ``ExceptionMiddleware``.
+
+PERF: whether the response has started is observed through one ``ResponseTracker`` per request:
+the outermost layer that needs it wraps ``send`` once, and inner layers that receive that very
+``send`` reuse the tracker instead of wrapping again (``tracker_for``).
+"""
+
+from __future__ import annotations
+
+from types import MethodType
+from typing import TYPE_CHECKING, Any
+
+from lyre._utils import is_async_callable
+from lyre.concurrency import run_in_threadpool
+from lyre.exceptions import HTTPException
+from lyre.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from lyre.requests import Request
+    from lyre.websockets import WebSocket
+
+ExceptionHandlers = dict[Any, ExceptionHandler]
+StatusHandlers = dict[int, ExceptionHandler]
+
+HANDLERS_SCOPE_KEY = "starlette.exception_handlers"
+
+__all__ = [
+    "ExceptionHandlers",
+    "ResponseTracker",
+    "StatusHandlers",
+    "handle_exception",
+    "tracker_for",
+    "wrap_app_handling_exceptions",
+]
+
+
+class ResponseTracker:
+    """Wraps ``send`` to remember whether ``http.response.start`` went through."""
+
+    __slots__ = ("send", "started", "track")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+        self.track: Send = self._track
+
+    async def _track(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
+def tracker_for(send: Send) -> ResponseTracker:
+    """The tracker behind ``send`` if it is one, else a new tracker wrapping it."""
+    if type(send) is MethodType and type(send.__self__) is ResponseTracker:
+        tracker: ResponseTracker = send.__self__
+        return tracker
+    return ResponseTracker(send)
+
+
+def _lookup_exception_handler(exc_handlers: ExceptionHandlers, exc: Exception) -> ExceptionHandler | None:
+    for cls in type(exc).__mro__:
+        handler = exc_handlers.get(cls)
+        if handler is not None:
+            return handler
+    return None
+
+
+def find_handler(scope: Scope, exc: Exception) -> ExceptionHandler | None:
+    """The handler registered for ``exc`` (status code first for HTTPException, then by class)."""
+    pair = scope.get(HANDLERS_SCOPE_KEY)
+    if pair is None:
+        return None
+    class_handlers, status_handlers = pair
+    if isinstance(exc, HTTPException):
+        handler = status_handlers.get(exc.status_code)
+        if handler is not None:
+            return handler  # type: ignore[no-any-return]
+    return _lookup_exception_handler(class_handlers, exc)
+
+
+async def handle_exception(
+    exc: Exception, conn: Request | WebSocket, scope: Scope, receive: Receive, tracker: ResponseTracker
+) -> None:
+    """Answer ``exc`` with its registered handler, or re-raise it when there is none."""
+    handler = find_handler(scope, exc)
+    if handler is None:
+        raise exc
+    if tracker.started:
+        raise RuntimeError("Caught handled exception, but response already started.") from exc
+    try:
+        if is_async_callable(handler):
+            response = await handler(conn, exc)  # type: ignore[arg-type]
+        else:
+            response = await run_in_threadpool(handler, conn, exc)  # type: ignore[arg-type]
+        if response is not None:
+            await response(scope, receive, tracker.track)
+    finally:
+        # Re-raised singletons must not keep request objects alive through their traceback.
+        exc.__traceback__ = None
+
+
+def wrap_app_handling_exceptions(app: ASGIApp, conn: Request | WebSocket) -> ASGIApp:
+    """An ASGI app running ``app`` and answering its exceptions with the registered handlers."""
+
+    async def wrapped_app(scope: Scope, receive: Receive, send: Send) -> None:
+        tracker = tracker_for(send)
+        try:
+            await app(scope, receive, tracker.track)
+        except Exception as exc:
+            await handle_exception(exc, conn, scope, receive, tracker)
+
+    return wrapped_app

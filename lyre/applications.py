@@ -1,0 +1,244 @@
+"""The application: routing, middleware, exception handling and lifespan tied together.
+
+``Lyre`` is the class; ``Starlette`` is the very same class object, so code and libraries that
+import or subclass ``Starlette`` work unchanged.
+
+FastAPI subclasses this class without calling ``__init__``: ``__call__`` and the other methods rely
+only on the attributes it sets itself (``debug``, ``state``, ``router``, ``exception_handlers``,
+``user_middleware``, ``middleware_stack``, ``max_body_size``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+from lyre.datastructures import State, URLPath
+from lyre.exceptions import StarletteDeprecationWarning
+from lyre.middleware import Middleware, _MiddlewareFactory
+from lyre.middleware.body_limit import DEFAULT_MAX_BODY_SIZE, RequestBodyLimitMiddleware
+from lyre.middleware.errors import ServerErrorMiddleware
+from lyre.middleware.exceptions import ExceptionMiddleware
+from lyre.requests import Request
+from lyre.responses import Response
+from lyre.routing import BaseRoute, Router
+from lyre.types import ASGIApp, ExceptionHandler, Lifespan, Receive, Scope, Send
+
+AppType = TypeVar("AppType", bound="Lyre")
+P = ParamSpec("P")
+_F = TypeVar("_F")
+
+__all__ = [
+    "DEFAULT_MAX_BODY_SIZE",
+    "ASGIApp",
+    "BaseRoute",
+    "ExceptionHandler",
+    "ExceptionMiddleware",
+    "Lifespan",
+    "Lyre",
+    "Middleware",
+    "Receive",
+    "Request",
+    "RequestBodyLimitMiddleware",
+    "Response",
+    "Router",
+    "Scope",
+    "Send",
+    "ServerErrorMiddleware",
+    "Starlette",
+    "State",
+    "URLPath",
+]
+
+_UNSET: Any = object()
+
+
+def _deprecated(message: str) -> None:
+    warnings.warn(message, StarletteDeprecationWarning, stacklevel=3)
+
+
+class Lyre:
+    """Creates an application.
+
+    lyre decision: ``max_body_size`` defaults to ``DEFAULT_MAX_BODY_SIZE`` (16 MiB) instead of
+    Starlette's unlimited; pass ``max_body_size=None`` to lift it, or any other size. The pre-1.0
+    keywords ``on_startup`` / ``on_shutdown`` are accepted with a ``StarletteDeprecationWarning``.
+    """
+
+    def __init__(
+        self: AppType,
+        debug: bool = False,
+        routes: Sequence[BaseRoute] | None = None,
+        middleware: Sequence[Middleware] | None = None,
+        exception_handlers: Mapping[Any, ExceptionHandler] | None = None,
+        lifespan: Lifespan[AppType] | None = None,
+        *,
+        max_body_size: int | None = DEFAULT_MAX_BODY_SIZE,
+        on_startup: Sequence[Callable[[], Any]] | None = None,
+        on_shutdown: Sequence[Callable[[], Any]] | None = None,
+    ) -> None:
+        if on_startup is not None or on_shutdown is not None:
+            _deprecated(
+                "The on_startup and on_shutdown parameters are deprecated, use 'lifespan=' "
+                "(an @contextlib.asynccontextmanager function) instead."
+            )
+            assert lifespan is None, "Use either 'lifespan' or 'on_startup'/'on_shutdown', not both."
+        assert max_body_size is None or max_body_size >= 0, "max_body_size must be a non-negative integer"
+        self.debug = debug
+        self.state = State()
+        with warnings.catch_warnings():
+            # Already warned above, at the user's call site.
+            warnings.simplefilter("ignore", StarletteDeprecationWarning)
+            self.router = Router(routes, lifespan=lifespan, on_startup=on_startup, on_shutdown=on_shutdown)
+        self.max_body_size = max_body_size
+        self.exception_handlers: dict[Any, ExceptionHandler] = (
+            {} if exception_handlers is None else dict(exception_handlers)
+        )
+        self.user_middleware: list[Middleware] = [] if middleware is None else list(middleware)
+        self.middleware_stack: ASGIApp | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        """ServerError -> body limit -> user middleware (first outermost) -> ExceptionMiddleware -> router."""
+        debug = self.debug
+        error_handler: ExceptionHandler | None = None
+        handlers: dict[Any, ExceptionHandler] = {}
+        for key, value in self.exception_handlers.items():
+            if key == 500 or key is Exception:
+                error_handler = value
+            else:
+                handlers[key] = value
+
+        layers: list[Middleware] = [Middleware(ServerErrorMiddleware, handler=error_handler, debug=debug)]
+        max_body_size = getattr(self, "max_body_size", None)
+        if max_body_size is not None:
+            layers.append(Middleware(RequestBodyLimitMiddleware, max_body_size=max_body_size))
+        layers.extend(self.user_middleware)
+        layers.append(Middleware(ExceptionMiddleware, handlers=handlers, debug=debug))
+
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(layers):
+            app = cls(app, *args, **kwargs)
+        return app
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return self.router.routes
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        return self.router.url_path_for(name, **path_params)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        stack = self.middleware_stack
+        if stack is None:
+            stack = self.middleware_stack = self.build_middleware_stack()
+        await stack(scope, receive, send)
+
+    def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
+        self.router.mount(path, app=app, name=name)
+
+    def host(self, host: str, app: ASGIApp, name: str | None = None) -> None:
+        self.router.host(host, app=app, name=name)
+
+    def add_middleware(self, middleware_class: _MiddlewareFactory[P], *args: P.args, **kwargs: P.kwargs) -> None:
+        if self.middleware_stack is not None:
+            raise RuntimeError("Cannot add middleware after an application has started")
+        self.user_middleware.insert(0, Middleware(middleware_class, *args, **kwargs))
+
+    def add_exception_handler(
+        self, exc_class_or_status_code: int | type[Exception], handler: ExceptionHandler
+    ) -> None:
+        self.exception_handlers[exc_class_or_status_code] = handler
+
+    def add_route(
+        self,
+        path: str,
+        route: Callable[[Request], Awaitable[Response] | Response],
+        methods: list[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        self.router.add_route(path, route, methods=methods, name=name, include_in_schema=include_in_schema)
+
+    # ---- pre-1.0 forms lyre keeps (cheat-sheet compatibility), each with a deprecation warning ----
+
+    def add_websocket_route(self, path: str, route: Callable[..., Any], name: str | None = None) -> None:
+        """Deprecated on the application (still on ``Router``): use ``routes=[WebSocketRoute(...)]``."""
+        _deprecated("Lyre.add_websocket_route is deprecated, use routes=[WebSocketRoute(...)] instead.")
+        self.router.add_websocket_route(path, route, name=name)
+
+    def add_event_handler(self, event_type: str, func: Callable[[], Any]) -> None:
+        """Deprecated: use ``lifespan=``."""
+        _deprecated("add_event_handler is deprecated, use 'lifespan=' instead.")
+        self.router._add_event_handler(event_type, func)
+
+    def on_event(self, event_type: str) -> Callable[[_F], _F]:
+        """Deprecated decorator: use ``lifespan=``."""
+        _deprecated("The on_event decorator is deprecated, use 'lifespan=' instead.")
+
+        def decorator(func: _F) -> _F:
+            self.router._add_event_handler(event_type, func)  # type: ignore[arg-type]
+            return func
+
+        return decorator
+
+    def route(
+        self,
+        path: str,
+        methods: list[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[_F], _F]:
+        """Deprecated decorator: use ``routes=[Route(...)]`` or ``add_route``."""
+        _deprecated("The `route` decorator is deprecated, use `add_route` or `routes=[Route(...)]` instead.")
+
+        def decorator(func: _F) -> _F:
+            self.router.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)  # type: ignore[arg-type]
+            return func
+
+        return decorator
+
+    def websocket_route(self, path: str, name: str | None = None) -> Callable[[_F], _F]:
+        """Deprecated decorator: use ``routes=[WebSocketRoute(...)]``."""
+        _deprecated(
+            "The `websocket_route` decorator is deprecated, use `routes=[WebSocketRoute(...)]` instead."
+        )
+
+        def decorator(func: _F) -> _F:
+            self.router.add_websocket_route(path, func, name=name)  # type: ignore[arg-type]
+            return func
+
+        return decorator
+
+    def exception_handler(self, exc_class_or_status_code: int | type[Exception]) -> Callable[[_F], _F]:
+        """Deprecated decorator: use ``exception_handlers=`` or ``add_exception_handler``."""
+        _deprecated(
+            "The `exception_handler` decorator is deprecated, "
+            "use `exception_handlers=` or `add_exception_handler` instead."
+        )
+
+        def decorator(func: _F) -> _F:
+            self.add_exception_handler(exc_class_or_status_code, func)  # type: ignore[arg-type]
+            return func
+
+        return decorator
+
+    def middleware(self, middleware_type: str) -> Callable[[_F], _F]:
+        """Deprecated decorator: ``@app.middleware("http")`` adds a ``BaseHTTPMiddleware``."""
+        assert middleware_type == "http", 'Currently only middleware("http") is supported.'
+        _deprecated(
+            "The `middleware` decorator is deprecated, "
+            "use `middleware=[Middleware(BaseHTTPMiddleware, dispatch=...)]` instead."
+        )
+
+        from lyre.middleware.base import BaseHTTPMiddleware
+
+        def decorator(func: _F) -> _F:
+            self.add_middleware(BaseHTTPMiddleware, dispatch=func)  # type: ignore[arg-type]
+            return func
+
+        return decorator
+
+
+Starlette = Lyre
