@@ -117,7 +117,7 @@ class ParsedHost:
 _HOST_RE = re.compile(
     r"^(?P<host>[a-z0-9._~%!$&'()*+,;=-]+"
     r"|\[(?:(?P<ipv6>[a-f0-9]*:[a-f0-9.:]+)|(?-i:v)[a-f0-9]+\.[a-z0-9._~!$&'()*+,;=:-]+)\])"
-    r"(?::(?P<port>[0-9]*))?$",
+    r"(?::(?P<port>[0-9]+))?$",
     re.IGNORECASE,
 )
 

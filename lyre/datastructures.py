@@ -242,6 +242,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _PATH_ESCAPES = str.maketrans({"?": "%3F", "#": "%23", "\\": "%5C"})
 _has_path_special = re.compile(r"[?#\\]").search
 _has_split_hazard = re.compile(r"[\t\r\n#]").search  # what urlsplit strips or splits on
+_has_url_special = re.compile(r"[\t\r\n?#]").search
 
 
 def _url_from_scope(scope: Scope) -> tuple[str, SplitResult | None]:
@@ -314,7 +315,7 @@ class URL:
             return
         if components:
             assert not url, 'Cannot set both "url" and "**components".'
-            url = str(URL("").replace(**components))
+            url = URL("").replace(**components).components.geturl()
         self._url = url
         self._components = None
 
@@ -456,7 +457,7 @@ class URLPath(str):
             scheme = c.scheme
         netloc = self.host or c.netloc
         path = c.path.rstrip("/") + str(self)
-        if scheme and netloc and (not path or path[0] == "/"):
+        if scheme and netloc and (not path or path[0] == "/") and not _has_url_special(path):
             # PERF: what urlunsplit would produce for these pieces, without the generic machinery.
             return URL(f"{scheme}://{netloc}{path}")
         return URL(scheme=scheme, netloc=netloc, path=path)
