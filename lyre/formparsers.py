@@ -1,0 +1,477 @@
+"""Streaming parsers behind ``request.form()``: urlencoded (``FormParser``) and multipart
+(``MultiPartParser``).
+
+Both consume the body as an async stream of chunks and keep memory bounded: a urlencoded field or a
+multipart text field is buffered only up to ``max_part_size``; uploaded files go to a
+``SpooledTemporaryFile`` (1 MiB in memory, then disk, written from a worker thread in batches of at
+most ``_DISK_BATCH`` bytes).
+
+**Parser choice (measured, see ``bench/forms/README.md``).** The multipart wire format is tokenised
+by ``python-multipart`` (imported lazily, only when a form is parsed): it was the fastest of the
+candidates on large uploads, its state machine finds boundaries with ``bytes.find`` (linear on
+hostile input) and it bounds the headers of a part (count and line length). Around it, lyre does its
+own bookkeeping without copying file data (zero-copy slices of the received chunks). The urlencoded
+format is simple enough that lyre splits it itself with ``bytes.find`` (no per-byte Python code).
+
+**lyre decisions (safety)** -- each answers ``400`` inside an application, see ``docs/decisions.md``:
+
+- a multipart body that ends before its closing boundary is rejected (``Invalid multipart data.``),
+  never returned as a silently partial form;
+- a boundary longer than 200 characters, or empty, is rejected (``Invalid boundary in multipart.``);
+- an unknown ``charset`` (``Unknown charset in multipart: 'x'.``) and names/filenames/values that are
+  not valid in the charset (``Invalid utf-8 data in multipart.``) are rejected, instead of being
+  decoded as latin-1; set ``MultiPartParser.strict_decoding = False`` for Starlette's fallback;
+- ``Content-Type``/``Content-Disposition`` parameters are parsed in linear time (our own tokenizer;
+  ``parse_options_header`` stays importable for compatibility);
+- filenames are reported exactly as sent (no path munging); lyre never uses them as paths.
+"""
+
+from __future__ import annotations
+
+import codecs
+import enum
+import re
+import warnings
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, field
+from tempfile import SpooledTemporaryFile
+from typing import Any, BinaryIO, cast
+from urllib.parse import unquote_plus
+
+import anyio
+
+from lyre.datastructures import FormData, Headers, UploadFile
+from lyre.exceptions import StarletteDeprecationWarning
+
+__all__ = [
+    "FormMessage",
+    "FormParser",
+    "MultiPartException",
+    "MultiPartParser",
+    "MultipartPart",
+]
+
+#: Longest multipart boundary accepted (RFC 2046 allows 70; clients stay far below 200).
+MAX_BOUNDARY_LENGTH = 200
+#: Upload data is written to a rolled-over (on-disk) temp file in batches of up to this many bytes,
+#: so a 100 MiB upload costs ~100 thread hops, not one per received chunk.
+_DISK_BATCH = 1024 * 1024
+
+
+class _MultipartNotInstalled(ImportError, AssertionError):
+    """python-multipart is missing: an ``ImportError`` and, as Starlette raises, an ``AssertionError``."""
+
+
+_multipart: Any = None
+
+
+def _require_multipart() -> Any:
+    """Import python-multipart on first use (importing lyre does not need it)."""
+    global _multipart
+    if _multipart is None:
+        try:
+            import python_multipart
+        except ImportError:  # pragma: no cover - exercised by monkeypatching in tests
+            raise _MultipartNotInstalled(
+                "The `python-multipart` library must be installed to use form parsing. "
+                "Install it with `pip install python-multipart` (or `pip install lyre[full]`)."
+            ) from None
+        _multipart = python_multipart
+    return _multipart
+
+
+def __getattr__(name: str) -> Any:
+    # Incidental re-export kept for compatibility, resolved lazily so importing needs no extras.
+    if name == "parse_options_header":
+        return _require_multipart().multipart.parse_options_header
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _FormMessageMeta(enum.EnumMeta):
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        warnings.warn(
+            "`FormMessage` is deprecated and will be removed in a future version.",
+            StarletteDeprecationWarning,
+            stacklevel=2,
+        )
+        return super().__call__(*args, **kwargs)
+
+
+class FormMessage(enum.Enum, metaclass=_FormMessageMeta):
+    """Deprecated; kept so that old imports work. Constructing a member warns."""
+
+    FIELD_START = 1
+    FIELD_NAME = 2
+    FIELD_DATA = 3
+    FIELD_END = 4
+    END = 5
+
+
+@dataclass
+class MultipartPart:
+    """One part of a multipart body while it is being parsed."""
+
+    content_disposition: bytes | None = None
+    field_name: str = ""
+    data: bytearray = field(default_factory=bytearray)
+    file: UploadFile | None = None
+    item_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+
+class MultiPartException(Exception):
+    """A form body the parsers reject; ``message`` is what the client is told (as a 400)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# Header parameters ------------------------------------------------------------------------------
+
+# A quoted string (its closing quote optional, so an unterminated one ends the header without any
+# rescanning), a run of ordinary characters, or a separator. Every alternative consumes input and
+# cannot fail halfway, so tokenising is linear in the header length.
+_PARAM_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[^";]+|;', re.DOTALL)
+
+
+def _parse_options(value: str) -> tuple[str, dict[str, str]]:
+    """Split ``type; k=v; k2="q"`` into the lower-cased type and its parameters (keys lower-cased).
+
+    Same results as python-multipart's ``parse_options_header`` on ordinary input (quotes removed,
+    ``\\"`` and ``\\\\`` unescaped, RFC 2231 ``key*`` parameters ignored), but linear time on any
+    input and filenames are kept exactly as sent.
+    """
+    if ";" not in value:
+        return value.strip(" \t").lower(), {}
+    segments: list[str] = []
+    current: list[str] = []
+    for match in _PARAM_TOKEN.finditer(value):
+        token = match.group()
+        if token == ";":
+            segments.append("".join(current))
+            current = []
+        else:
+            current.append(token)
+    segments.append("".join(current))
+    params: dict[str, str] = {}
+    for segment in segments[1:]:
+        key, _, val = segment.partition("=")
+        key = key.strip(" \t").lower()
+        if not key or "*" in key:
+            continue
+        val = val.strip(" \t")
+        if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
+            val = val[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+        params[key] = val
+    return segments[0].strip(" \t").lower(), params
+
+
+def _kb(limit: int | float) -> int:
+    return int(limit / 1024)
+
+
+# urlencoded -----------------------------------------------------------------------------------
+
+
+class FormParser:
+    """Parser for ``application/x-www-form-urlencoded`` bodies, fed chunk by chunk.
+
+    Fields are split on ``&`` only; names and values are decoded latin-1 then ``unquote_plus``-ed.
+    The ``on_field_*`` methods are the same steps as callbacks, for code that drives the parser itself.
+    """
+
+    def __init__(
+        self,
+        headers: Headers,
+        stream: AsyncGenerator[bytes, None],
+        *,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> None:
+        self.headers = headers
+        self.stream = stream
+        self.max_fields = max_fields
+        self.max_part_size = max_part_size
+        self._items: list[tuple[str, str | UploadFile]] = []
+        self._name = bytearray()
+        self._value = bytearray()
+        self._fields = 0
+
+    # Callback-style API ------------------------------------------------------------------------
+
+    def on_field_start(self) -> None:
+        self._name = bytearray()
+        self._value = bytearray()
+
+    def on_field_name(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
+        self._check_size(len(self._name) + len(self._value))
+
+    def on_field_data(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+        self._check_size(len(self._name) + len(self._value))
+
+    def on_field_end(self) -> None:
+        self._add_field(bytes(self._name), bytes(self._value))
+
+    # Parsing -----------------------------------------------------------------------------------
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_part_size:
+            raise MultiPartException(f"Field exceeded maximum size of {_kb(self.max_part_size)}KB.")
+
+    def _add_field(self, name: bytes, value: bytes) -> None:
+        self._fields += 1
+        if self._fields > self.max_fields:
+            raise MultiPartException(f"Too many fields. Maximum number of fields is {self.max_fields}.")
+        self._items.append((unquote_plus(name.decode("latin-1")), unquote_plus(value.decode("latin-1"))))
+
+    def _emit(self, segment: bytes) -> None:
+        if not segment:
+            return
+        name, _, value = segment.partition(b"=")
+        self._check_size(len(name) + len(value))
+        self._add_field(name, value)
+
+    async def parse(self) -> FormData:
+        """Read the whole stream and return the fields in order."""
+        max_size = self.max_part_size
+        pending = bytearray()  # the incomplete field carried over from the previous chunk
+        pending_eq = False  # whether ``pending`` already holds its ``=`` (not counted in the size)
+        async for chunk in self.stream:
+            if not chunk:
+                continue
+            start = 0
+            while True:
+                amp = chunk.find(b"&", start)
+                if amp < 0:
+                    piece = chunk[start:] if start else chunk
+                    pending += piece
+                    if not pending_eq:
+                        pending_eq = b"=" in piece
+                    # PERF: the running size is checked per chunk, so an oversized field is rejected
+                    # before it is buffered.
+                    if len(pending) - pending_eq > max_size:
+                        self._check_size(len(pending) - pending_eq)
+                    break
+                if pending:
+                    pending += chunk[start:amp]
+                    self._emit(bytes(pending))
+                    pending.clear()
+                    pending_eq = False
+                else:
+                    self._emit(chunk[start:amp])
+                start = amp + 1
+        if pending:
+            self._emit(bytes(pending))
+        return FormData(self._items)
+
+
+# multipart ------------------------------------------------------------------------------------
+
+
+class MultiPartParser:
+    """Parser for ``multipart/form-data`` bodies: text fields in memory, files in temp files."""
+
+    spool_max_size = 1024 * 1024
+    max_part_size = 1024 * 1024
+    #: lyre decision: reject text that is not valid in the declared charset (400) instead of
+    #: decoding it as latin-1; set to ``False`` for Starlette's fallback behaviour.
+    strict_decoding = True
+
+    def __init__(
+        self,
+        headers: Headers,
+        stream: AsyncGenerator[bytes, None],
+        *,
+        max_files: int | float = 1000,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> None:
+        self.headers = headers
+        self.stream = stream
+        self.max_files = max_files
+        self.max_fields = max_fields
+        self.max_part_size = max_part_size
+        self.items: list[tuple[str, str | UploadFile]] = []
+        self._current_files = 0
+        self._current_fields = 0
+        self._current_partial_header_name = b""
+        self._current_partial_header_value = b""
+        self._current_part = MultipartPart()
+        self._charset = "utf-8"
+        self._files_to_close_on_error: list[UploadFile] = []
+        # File data waiting to be written: (upload, pieces, part finished?) in arrival order.
+        self._file_ops: list[tuple[UploadFile, list[bytes], bool]] = []
+        self._pieces: list[bytes] = []
+        self._pieces_size = 0
+        self._ended = False
+
+    # Decoding --------------------------------------------------------------------------------
+
+    def _decode(self, data: bytes | bytearray) -> str:
+        try:
+            return data.decode(self._charset)
+        except UnicodeDecodeError:
+            if self.strict_decoding:
+                raise MultiPartException(f"Invalid {self._charset} data in multipart.") from None
+            return data.decode("latin-1")
+
+    # python-multipart callbacks --------------------------------------------------------------
+
+    def on_part_begin(self) -> None:
+        self._current_part = MultipartPart()
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        if part.file is None:
+            size = len(part.data) + end - start
+            if size > self.max_part_size:
+                raise MultiPartException(f"Part exceeded maximum size of {_kb(self.max_part_size)}KB.")
+            part.data += memoryview(data)[start:end]
+        else:
+            # PERF: keep a zero-copy view of the received chunk; it is written after this chunk.
+            piece = data if start == 0 and end == len(data) else memoryview(data)[start:end]
+            self._pieces.append(cast(bytes, piece))
+            self._pieces_size += end - start
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None:
+            self.items.append((part.field_name, self._decode(part.data)))
+        else:
+            self._file_ops.append((part.file, self._pieces, True))
+            self._pieces = []
+            self._pieces_size = 0
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._current_partial_header_name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._current_partial_header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        name = self._current_partial_header_name.lower()
+        if name == b"content-disposition":
+            self._current_part.content_disposition = self._current_partial_header_value
+        self._current_part.item_headers.append((name, self._current_partial_header_value))
+        self._current_partial_header_name = b""
+        self._current_partial_header_value = b""
+
+    def on_headers_finished(self) -> None:
+        part = self._current_part
+        disposition = part.content_disposition
+        _, options = _parse_options(disposition.decode("latin-1")) if disposition is not None else ("", {})
+        name = options.get("name")
+        if name is None:
+            raise MultiPartException('The Content-Disposition header field "name" must be provided.')
+        part.field_name = self._decode(name.encode("latin-1"))
+        filename = options.get("filename")
+        if filename is not None:
+            self._current_files += 1
+            if self._current_files > self.max_files:
+                raise MultiPartException(f"Too many files. Maximum number of files is {self.max_files}.")
+            spooled = SpooledTemporaryFile(max_size=self.spool_max_size)
+            upload = UploadFile(
+                file=cast(BinaryIO, spooled),
+                size=0,
+                filename=self._decode(filename.encode("latin-1")),
+                headers=Headers(raw=part.item_headers),
+            )
+            self._files_to_close_on_error.append(upload)
+            part.file = upload
+            self.items.append((part.field_name, upload))
+        else:
+            self._current_fields += 1
+            if self._current_fields > self.max_fields:
+                raise MultiPartException(f"Too many fields. Maximum number of fields is {self.max_fields}.")
+
+    def on_end(self) -> None:
+        self._ended = True
+
+    # Parsing ---------------------------------------------------------------------------------
+
+    def _settings(self) -> bytes:
+        """Read charset and boundary from the request ``Content-Type``."""
+        _, params = _parse_options(self.headers.get("content-type", ""))
+        charset = params.get("charset", "utf-8")
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            raise MultiPartException(f"Unknown charset in multipart: {charset!r}.") from None
+        self._charset = charset
+        boundary = params.get("boundary")
+        if boundary is None:
+            raise MultiPartException("Missing boundary in multipart.")
+        if not boundary or len(boundary) > MAX_BOUNDARY_LENGTH:
+            raise MultiPartException("Invalid boundary in multipart.")
+        return boundary.encode("latin-1")
+
+    def _make_parser(self, boundary: bytes) -> Any:
+        multipart = _require_multipart()
+        callbacks: dict[str, Callable[..., None]] = {
+            "on_part_begin": self.on_part_begin,
+            "on_part_data": self.on_part_data,
+            "on_part_end": self.on_part_end,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_end": self.on_end,
+        }
+        return multipart.MultipartParser(boundary, callbacks)
+
+    async def _write_file_data(self) -> None:
+        """Write the file data collected while parsing the last chunk (batched for on-disk files)."""
+        ops = self._file_ops
+        part = self._current_part
+        if part.file is not None and self._pieces_size >= _DISK_BATCH:
+            ops.append((part.file, self._pieces, False))
+            self._pieces = []
+            self._pieces_size = 0
+        self._file_ops = []
+        for upload, pieces, finished in ops:
+            if pieces:
+                await upload.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+            if finished:
+                await upload.seek(0)
+
+    async def parse(self) -> FormData:
+        """Read the whole stream and return fields and files in part order."""
+        boundary = self._settings()
+        multipart = _require_multipart()
+        parse_error = multipart.exceptions.ParseError
+        try:
+            parser = self._make_parser(boundary)
+            async for chunk in self.stream:
+                if not chunk:
+                    continue
+                try:
+                    parser.write(chunk)
+                except parse_error:
+                    raise MultiPartException("Invalid multipart data.") from None
+                # PERF: small uploads that stay in memory are written once, at the end of the part.
+                if self._file_ops or self._pieces_size >= _DISK_BATCH:
+                    await self._write_file_data()
+            parser.finalize()
+            if not self._ended:
+                # lyre decision: a body cut before its closing boundary is an error, not a partial form.
+                raise MultiPartException("Invalid multipart data.")
+        except BaseException:
+            await self._close_files()
+            raise
+        return FormData(self.items)
+
+    async def _close_files(self) -> None:
+        self._pieces = []
+        self._file_ops = []
+        files, self._files_to_close_on_error = self._files_to_close_on_error, []
+        with anyio.CancelScope(shield=True):
+            for upload in files:
+                try:
+                    await upload.close()
+                except Exception:  # pragma: no cover - closing a temp file should not fail
+                    upload.file.close()

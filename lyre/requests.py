@@ -1,0 +1,563 @@
+"""Connection objects handed to endpoints: ``HTTPConnection`` (shared base) and ``Request``.
+
+Everything derived from the scope (``url``, ``headers``, ``query_params``, ``cookies``, ``state`` ...)
+is computed on first access and cached on the instance, so a request that never looks at its
+cookies never parses them.
+
+**One body per request, shared across layers.** A ``Request`` is a cheap view over the scope, and
+several may be built for the same request (a middleware, then the endpoint). The body read through
+one of them is kept in the scope, so a middleware that awaits ``request.body()`` does not starve the
+endpoint. The lyre-private scope keys are:
+
+- ``"lyre.body"`` -- ``bytes``: the whole body, set by the first ``body()`` (or ``json()``).
+- ``"lyre.json"`` -- the parsed ``json()`` result.
+- ``"lyre.form"`` -- the parsed ``FormData`` of the first ``form()``.
+- ``"lyre.consumed"`` -- the ``receive`` callable whose body stream has been read to the end, so that
+  another ``Request`` built with the same ``receive`` reports ``RuntimeError("Stream consumed")``
+  instead of waiting forever for a message that will never come. A ``Request`` built with a different
+  ``receive`` (e.g. one that ``BaseHTTPMiddleware`` replays) is not affected.
+
+**Safety decisions** (see ``docs/decisions.md``):
+
+- ``json()`` raises ``MalformedJSONError`` -- a subclass of both ``json.JSONDecodeError`` and
+  ``HTTPException(400)`` -- for invalid JSON, invalid text encoding, and nesting deeper than
+  ``MAX_JSON_DEPTH`` (512) arrays/objects; so ``except ValueError`` still works and an unhandled error
+  is a ``400``, not a ``500``. The body size is bounded by the app's ``max_body_size``.
+- ``url`` does not fail on a query string that is not valid UTF-8: the offending bytes are
+  percent-encoded (``%FF``) instead of raising ``UnicodeDecodeError`` (a 500 in Starlette).
+- ``cookie_parser`` strips only ASCII whitespace around names and values (``"\\xa0__Host-x"`` stays
+  distinct from ``"__Host-x"``) and unquotes values in linear time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sys
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
+
+import anyio
+
+from lyre._utils import AwaitableOrContextManager, AwaitableOrContextManagerWrapper
+from lyre.datastructures import URL, Address, FormData, Headers, QueryParams, State
+from lyre.exceptions import HTTPException
+from lyre.formparsers import FormParser, MultiPartException, MultiPartParser
+from lyre.types import Message, Receive, Scope, Send
+
+if sys.version_info >= (3, 13):  # pragma: no cover
+    from typing import TypeVar as _DefaultTypeVar
+else:  # pragma: no cover
+    from typing_extensions import TypeVar as _DefaultTypeVar
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = [
+    "SERVER_PUSH_HEADERS_TO_COPY",
+    "ClientDisconnect",
+    "HTTPConnection",
+    "MalformedFormError",
+    "MalformedJSONError",
+    "Request",
+    "cookie_parser",
+    "empty_receive",
+    "empty_send",
+]
+
+StateT = _DefaultTypeVar("StateT", bound=Mapping[str, Any] | State, default=State)
+_T = TypeVar("_T")
+
+SERVER_PUSH_HEADERS_TO_COPY = {"accept", "accept-encoding", "accept-language", "cache-control", "user-agent"}
+
+#: Deepest nesting of JSON arrays/objects ``Request.json()`` accepts (well below the interpreter's
+#: recursion limit, so the parsed value can also be re-serialised and validated safely).
+MAX_JSON_DEPTH = 512
+
+_BODY_KEY = "lyre.body"
+_JSON_KEY = "lyre.json"
+_FORM_KEY = "lyre.form"
+_CONSUMED_KEY = "lyre.consumed"
+_MISSING: Any = object()
+
+
+class ClientDisconnect(Exception):
+    """The client went away (``http.disconnect``) while the body was being read."""
+
+
+class MalformedJSONError(json.JSONDecodeError, HTTPException):
+    """``request.json()`` on a body that is not valid JSON (or too deeply nested).
+
+    A ``json.JSONDecodeError`` (hence a ``ValueError``) for code that catches those, and an
+    ``HTTPException(400)`` so that, left unhandled, the client gets ``400`` instead of ``500``.
+    """
+
+    def __init__(self, msg: str, doc: str, pos: int) -> None:
+        json.JSONDecodeError.__init__(self, msg, doc, pos)
+        HTTPException.__init__(self, 400, f"Invalid JSON: {self.args[0]}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.msg, self.doc, self.pos)
+
+
+class MalformedFormError(MultiPartException, HTTPException):
+    """A form body rejected by the parser (limit exceeded, malformed data): a ``400``.
+
+    Also a ``MultiPartException`` so that ``except MultiPartException`` keeps working everywhere.
+    """
+
+    def __init__(self, message: str) -> None:
+        MultiPartException.__init__(self, message)
+        HTTPException.__init__(self, 400, message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+async def empty_receive() -> NoReturn:
+    """Default ``receive`` for a ``Request`` built without one."""
+    raise RuntimeError("Receive channel has not been made available")
+
+
+async def empty_send(message: Message) -> NoReturn:
+    """Default ``send`` for a ``Request`` built without one."""
+    raise RuntimeError("Send channel has not been made available")
+
+
+# Cookies ---------------------------------------------------------------------------------------
+
+_ASCII_WS = " \t\n\r\x0b\x0c"
+_COOKIE_ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))")
+
+
+def _cookie_escape(match: re.Match[str]) -> str:
+    octal = match.group(1)
+    return chr(int(octal, 8)) if octal is not None else match.group(2)
+
+
+def _unquote_cookie(value: str) -> str:
+    """The standard library's cookie unquoting, in one linear pass (3.11's is quadratic)."""
+    if len(value) < 2 or value[0] != '"' or value[-1] != '"':
+        return value
+    value = value[1:-1]
+    if "\\" not in value:
+        return value
+    return _COOKIE_ESCAPE.sub(_cookie_escape, value)
+
+
+def cookie_parser(cookie_string: str) -> dict[str, str]:
+    """Parse a ``Cookie`` header the way browsers send it (not strict RFC 6265); never raises.
+
+    Chunks are split on ``;``; a chunk without ``=`` is a value with the empty name; names and
+    values lose surrounding ASCII whitespace only; later duplicates win.
+    """
+    cookies: dict[str, str] = {}
+    for chunk in cookie_string.split(";"):
+        name, eq, value = chunk.partition("=")
+        if not eq:
+            name, value = "", name
+        name = name.strip(_ASCII_WS)
+        value = value.strip(_ASCII_WS)
+        if name or value:
+            cookies[name] = _unquote_cookie(value)
+    return cookies
+
+
+# Lazy attributes -------------------------------------------------------------------------------
+
+
+class _lazy(Generic[_T]):
+    # A read-once attribute: computed on first access, then stored in the instance ``__dict__``.
+    # PERF: a non-data descriptor, so after the first access the value is found in the instance
+    # dict by the normal attribute lookup, without calling any Python code.
+
+    __slots__ = ("__doc__", "func", "name")
+
+    def __init__(self, func: Callable[[Any], _T]) -> None:
+        self.func = func
+        self.name = func.__name__
+        self.__doc__ = func.__doc__
+
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
+    @overload
+    def __get__(self, instance: object, owner: type[Any] | None = None) -> _T: ...
+    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Self | _T:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.func(instance)
+        return value
+
+
+def _ascii_query(query_string: bytes) -> bytes:
+    """Percent-encode the bytes of a query string that are not ASCII (keeps everything else)."""
+    return re.sub(rb"[\x80-\xff]", lambda m: b"%%%02X" % m.group()[0], query_string)
+
+
+class HTTPConnection(Mapping[str, Any], Generic[StateT]):
+    """What HTTP requests and WebSocket sessions share: a read-only mapping view over the scope."""
+
+    def __init__(self, scope: Scope, receive: Receive | None = None) -> None:
+        assert scope["type"] in ("http", "websocket")
+        self.scope = scope
+
+    def __getitem__(self, key: str) -> Any:
+        return self.scope[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.scope)
+
+    def __len__(self) -> int:
+        return len(self.scope)
+
+    # Connections compare by identity, even though they are Mappings.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    @property
+    def app(self) -> Any:
+        return self.scope["app"]
+
+    @_lazy
+    def url(self) -> URL:
+        """The URL the client asked for (host header validated; see ``URL(scope=...)``)."""
+        scope = self.scope
+        try:
+            return URL(scope=scope)
+        except UnicodeDecodeError:
+            # lyre decision: a query string that is not UTF-8 is percent-encoded, not a 500.
+            fixed = dict(scope)
+            fixed["query_string"] = _ascii_query(scope.get("query_string", b""))
+            return URL(scope=fixed)
+
+    @_lazy
+    def base_url(self) -> URL:
+        """The URL of the application root (``app_root_path`` / ``root_path``), with a trailing ``/``."""
+        scope = self.scope
+        root = scope.get("app_root_path", scope.get("root_path", ""))
+        path = root if root.endswith("/") else root + "/"
+        # PERF: URL(scope=...) only reads these keys; no need to copy the whole scope.
+        base_scope = {
+            "type": scope["type"],
+            "scheme": scope.get("scheme", "http"),
+            "server": scope.get("server"),
+            "headers": scope.get("headers", ()),
+            "root_path": root,
+            "path": path,
+            "query_string": b"",
+        }
+        return URL(scope=base_scope)
+
+    @_lazy
+    def headers(self) -> Headers:
+        return Headers(scope=self.scope)
+
+    @_lazy
+    def query_params(self) -> QueryParams:
+        return QueryParams(self.scope["query_string"])
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        # Read each time: the router fills it in after a middleware may have built this object.
+        return self.scope.get("path_params", {})  # type: ignore[no-any-return]
+
+    @_lazy
+    def cookies(self) -> dict[str, str]:
+        """Cookies from every ``cookie`` header, later headers overriding earlier names."""
+        cookies: dict[str, str] = {}
+        # PERF: scan the raw ASGI header list; no Headers object needed.
+        for name, value in self.scope.get("headers", ()):
+            if name == b"cookie":
+                cookies.update(cookie_parser(value.decode("latin-1")))
+        return cookies
+
+    @property
+    def client(self) -> Address | None:
+        client = self.scope.get("client")
+        if client is None:
+            return None
+        return Address(*client)
+
+    @property
+    def session(self) -> dict[str, Any]:
+        assert "session" in self.scope, "SessionMiddleware must be installed to access request.session"
+        session = self.scope["session"]
+        mark = getattr(session, "mark_accessed", None)
+        if mark is not None:
+            mark()
+        return session  # type: ignore[no-any-return]
+
+    @property
+    def auth(self) -> Any:
+        assert "auth" in self.scope, "AuthenticationMiddleware must be installed to access request.auth"
+        return self.scope["auth"]
+
+    @property
+    def user(self) -> Any:
+        assert "user" in self.scope, "AuthenticationMiddleware must be installed to access request.user"
+        return self.scope["user"]
+
+    @_lazy
+    def state(self) -> StateT:
+        """``State`` over ``scope["state"]``: shared by every connection object on this scope."""
+        scope = self.scope
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        return State(state)  # type: ignore[return-value]
+
+    def url_for(self, name: str, /, **path_params: Any) -> URL:
+        provider = self.scope.get("router") or self.scope.get("app")
+        if provider is None:
+            raise RuntimeError("The `url_for` method can only be used inside a Starlette application or with a router.")
+        url_path = provider.url_path_for(name, **path_params)
+        return url_path.make_absolute_url(base_url=self.base_url)  # type: ignore[no-any-return]
+
+
+_OPENERS = b"[{"
+_STRING_RE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# Maps "[" and "{" to 0x01 (+1), "]" and "}" to 0xff (-1 as a signed byte); everything else is deleted.
+_DEPTH_TABLE = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_DEPTH_DELETE = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _json_too_deep(body: bytes) -> bool:
+    """Whether ``body`` nests arrays/objects deeper than ``MAX_JSON_DEPTH`` (linear time, C loops)."""
+    # PERF: the common case (few brackets) is two C-level counts.
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    structure = _STRING_RE.sub(b"", body).translate(_DEPTH_TABLE, _DEPTH_DELETE)
+    if not structure:
+        return False
+    return max(itertools.accumulate(memoryview(structure).cast("b"))) > MAX_JSON_DEPTH
+
+
+class Request(HTTPConnection[StateT]):
+    """An HTTP request: the scope plus the ``receive``/``send`` channels of the ASGI call."""
+
+    # PERF: per-request flags live on the class until they change, so construction is two stores.
+    _stream_consumed = False
+    _is_disconnected = False
+    _form: FormData | None = None
+
+    def __init__(self, scope: Scope, receive: Receive = empty_receive, send: Send = empty_send) -> None:
+        assert scope["type"] == "http"
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+
+    @property
+    def method(self) -> str:
+        return self.scope["method"]  # type: ignore[no-any-return]
+
+    @property
+    def receive(self) -> Receive:
+        return self._receive
+
+    def _cached_body(self) -> bytes | None:
+        body: bytes | None = self.__dict__.get("_body")
+        if body is None:
+            body = self.scope.get(_BODY_KEY)
+        return body
+
+    def _check_consumed(self) -> None:
+        if self._stream_consumed:
+            raise RuntimeError("Stream consumed")
+        consumed = self.scope.get(_CONSUMED_KEY)
+        if consumed is not None and consumed == self._receive:
+            self._stream_consumed = True
+            raise RuntimeError("Stream consumed")
+
+    def _mark_consumed(self) -> None:
+        self._stream_consumed = True
+        self.scope[_CONSUMED_KEY] = self._receive
+
+    async def stream(self) -> AsyncGenerator[bytes, None]:
+        """The body chunks as they arrive, then a final ``b""``; replays the body if already read."""
+        body = self._cached_body()
+        if body is not None:
+            yield body
+            yield b""
+            return
+        self._check_consumed()
+        receive = self._receive
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "http.request":
+                chunk = message.get("body", b"")
+                if not message.get("more_body", False):
+                    self._mark_consumed()
+                    if chunk:
+                        yield chunk
+                    break
+                if chunk:
+                    yield chunk
+            elif kind == "http.disconnect":
+                self._is_disconnected = True
+                raise ClientDisconnect()
+        yield b""
+
+    async def body(self) -> bytes:
+        """The whole body, read once and cached (the same ``bytes`` object on every call)."""
+        body = self._cached_body()
+        if body is None:
+            self._check_consumed()
+            # PERF: read straight from receive (no async generator), join only when needed.
+            receive = self._receive
+            chunks: list[bytes] = []
+            while True:
+                message = await receive()
+                kind = message["type"]
+                if kind == "http.request":
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        self._mark_consumed()
+                        break
+                elif kind == "http.disconnect":
+                    self._is_disconnected = True
+                    raise ClientDisconnect()
+            body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            if type(body) is not bytes:
+                body = bytes(body)
+            self.scope[_BODY_KEY] = body
+        self._body = body
+        return body
+
+    async def json(self) -> Any:
+        """The body parsed as JSON, cached; bad JSON raises ``MalformedJSONError`` (a 400)."""
+        value = self.__dict__.get("_json", _MISSING)
+        if value is not _MISSING:
+            return value
+        value = self.scope.get(_JSON_KEY, _MISSING)
+        if value is _MISSING:
+            body = await self.body()
+            value = self._parse_json(body)
+            self.scope[_JSON_KEY] = value
+        self._json = value
+        return value
+
+    @staticmethod
+    def _parse_json(body: bytes) -> Any:
+        if _json_too_deep(body):
+            raise MalformedJSONError(f"Nesting deeper than {MAX_JSON_DEPTH} levels", _safe_doc(body), 0)
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise MalformedJSONError(exc.msg, exc.doc, exc.pos) from None
+        except UnicodeDecodeError as exc:
+            raise MalformedJSONError(f"Invalid text encoding ({exc.reason})", _safe_doc(body), exc.start) from None
+        except RecursionError:
+            raise MalformedJSONError("Nesting too deep", _safe_doc(body), 0) from None
+
+    def form(
+        self,
+        *,
+        max_files: int | float = 1000,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> AwaitableOrContextManager[FormData]:
+        """The parsed form, awaitable or ``async with`` (closing its files on exit); cached."""
+        return AwaitableOrContextManagerWrapper(
+            self._get_form(max_files=max_files, max_fields=max_fields, max_part_size=max_part_size)
+        )
+
+    async def _get_form(
+        self, *, max_files: int | float, max_fields: int | float, max_part_size: int
+    ) -> FormData:
+        form = self._form
+        if form is not None:
+            return form
+        scope = self.scope
+        shared: FormData | None = scope.get(_FORM_KEY)
+        if shared is not None:
+            self._form = shared
+            return shared
+        from lyre import formparsers
+
+        formparsers._require_multipart()
+        media_type = _media_type(self.headers.get("content-type"))
+        parser: FormParser | MultiPartParser
+        if media_type == "multipart/form-data":
+            parser = MultiPartParser(
+                self.headers,
+                self.stream(),
+                max_files=max_files,
+                max_fields=max_fields,
+                max_part_size=max_part_size,
+            )
+        elif media_type == "application/x-www-form-urlencoded":
+            parser = FormParser(self.headers, self.stream(), max_fields=max_fields, max_part_size=max_part_size)
+        else:
+            form = FormData()
+            self._form = scope[_FORM_KEY] = form
+            return form
+        try:
+            form = await parser.parse()
+        except MalformedFormError:
+            raise
+        except MultiPartException as exc:
+            raise MalformedFormError(exc.message) from exc
+        self._form = scope[_FORM_KEY] = form
+        return form
+
+    async def close(self) -> None:
+        """Close the files of the parsed form, if any."""
+        form = self._form
+        if form is None:
+            form = self.scope.get(_FORM_KEY)
+        if form is not None:
+            await form.close()
+
+    async def is_disconnected(self) -> bool:
+        """Whether the client is gone; polls ``receive`` without waiting (may consume a message)."""
+        if not self._is_disconnected:
+            message: Message = {}
+            with anyio.CancelScope() as cancel_scope:
+                cancel_scope.cancel()
+                message = await self._receive()
+            if message.get("type") == "http.disconnect":
+                self._is_disconnected = True
+        return self._is_disconnected
+
+    async def send_push_promise(self, path: str) -> None:
+        """HTTP/2 server push of ``path``, when the server offers the extension; otherwise nothing."""
+        if "http.response.push" in self.scope.get("extensions", {}):
+            raw_headers: list[tuple[bytes, bytes]] = []
+            for name in SERVER_PUSH_HEADERS_TO_COPY:
+                for value in self.headers.getlist(name):
+                    raw_headers.append((name.encode("latin-1"), value.encode("latin-1")))
+            await self._send({"type": "http.response.push", "path": path, "headers": raw_headers})
+
+    async def send_early_hints(self, link: str, /, *additional_links: str) -> None:
+        """Send a ``103 Early Hints`` with ``Link`` values, when the server offers the extension."""
+        if "http.response.early_hint" in self.scope.get("extensions", {}):
+            links = [link.encode("latin-1")]
+            links.extend(extra.encode("latin-1") for extra in additional_links)
+            await self._send({"type": "http.response.early_hint", "links": links})
+
+
+def _safe_doc(body: bytes) -> str:
+    return body[:200].decode("latin-1")
+
+
+def _media_type(content_type: str | None) -> str:
+    """The lower-cased media type of a ``Content-Type`` value, parameters dropped."""
+    if not content_type:
+        return ""
+    return content_type.partition(";")[0].strip(" \t").lower()
+
+
+def __getattr__(name: str) -> Any:
+    # Incidental re-exports that must not make importing this module need extras.
+    if name == "parse_options_header":
+        from python_multipart.multipart import parse_options_header
+
+        return parse_options_header
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
