@@ -1,0 +1,1 @@
+"""Compatibility shims. ``import lyre.compat.starlette`` makes ``starlette`` resolve to lyre."""

@@ -1,0 +1,104 @@
+"""Opt-in alias: after ``import lyre.compat.starlette``, ``starlette`` *is* ``lyre``.
+
+``import starlette.routing`` then returns the very module object ``lyre.routing`` (so
+``isinstance``, ``except``, subclassing and ``mock.patch("starlette....")`` agree across both
+names). The real ``starlette`` distribution may stay installed (FastAPI depends on it) but is never
+imported while the alias is on. Turning the alias on after some real ``starlette`` module was
+imported is an error naming those modules, because two copies of the classes would then coexist.
+
+Undo with ``lyre.compat.starlette.uninstall()``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+__all__ = ["AliasFinder", "install", "installed", "uninstall"]
+
+_ALIAS = "starlette"
+_TARGET = "lyre"
+
+
+def _target_name(fullname: str) -> str | None:
+    if fullname == _ALIAS:
+        return _TARGET
+    if fullname.startswith(_ALIAS + "."):
+        return _TARGET + fullname[len(_ALIAS) :]
+    return None
+
+
+class _AliasLoader(importlib.abc.Loader):
+    def __init__(self, module: ModuleType) -> None:
+        self._module = module
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        return self._module
+
+    def exec_module(self, module: ModuleType) -> None:
+        """The lyre module is already executed; nothing to do."""
+
+
+class AliasFinder(importlib.abc.MetaPathFinder):
+    """Resolves ``starlette`` and ``starlette.*`` to the matching ``lyre`` modules."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        name = _target_name(fullname)
+        if name is None:
+            return None
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (lyre has no {name!r} module)", name=fullname
+            ) from None
+        is_package = hasattr(module, "__path__")
+        spec = importlib.machinery.ModuleSpec(fullname, _AliasLoader(module), is_package=is_package)
+        return spec
+
+
+_finder = AliasFinder()
+
+
+def installed() -> bool:
+    return _finder in sys.meta_path
+
+
+def install() -> None:
+    """Turn the alias on (idempotent). Fails if a real ``starlette`` module is already imported."""
+    if installed():
+        return
+    foreign = sorted(
+        name
+        for name, module in sys.modules.items()
+        if _target_name(name) is not None
+        and module is not None
+        and not getattr(module, "__name__", "").startswith(_TARGET)
+    )
+    if foreign:
+        raise RuntimeError(
+            "Cannot alias 'starlette' to 'lyre': the real Starlette is already imported "
+            f"({', '.join(foreign)}). Import lyre.compat.starlette before anything that imports starlette."
+        )
+    sys.meta_path.insert(0, _finder)
+
+
+def uninstall() -> None:
+    """Turn the alias off and forget the aliased ``starlette`` entries of ``sys.modules``."""
+    while _finder in sys.meta_path:
+        sys.meta_path.remove(_finder)
+    for name in [n for n in sys.modules if _target_name(n) is not None]:
+        module = sys.modules[name]
+        if getattr(module, "__name__", "").startswith(_TARGET):
+            del sys.modules[name]
+
+
+install()
