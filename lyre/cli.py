@@ -1,0 +1,373 @@
+"""The ``lyre`` command line: ``lyre run MODULE:APP`` and ``lyre routes MODULE:APP``.
+
+``lyre run`` serves an application through uvicorn (the ``full`` extra); ``lyre routes`` prints the
+route table of an application or router. Both take the application as ``MODULE:ATTRIBUTE`` (the
+attribute may be dotted, ``pkg.mod:holder.app``), importing the module with the current directory on
+``sys.path`` as ``python -m`` and uvicorn do.
+
+Exit codes: ``0`` success, ``1`` a runtime failure (uvicorn missing), ``2`` a usage error (bad
+arguments or a ``MODULE:APP`` that cannot be found: one line on stderr, no traceback). An exception
+raised *while importing* the user's module is the user's bug, not a bad target, so it propagates with
+its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "TargetError",
+    "RouteRow",
+    "build_parser",
+    "build_run_config",
+    "format_route_table",
+    "iter_route_rows",
+    "load_target",
+    "main",
+]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+# Display order of methods in the route table: the usual verbs first, anything else sorted after.
+_METHOD_ORDER = {
+    m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY"))
+}
+# The methods an HTTPEndpoint subclass can dispatch to (see endpoints.md).
+_ENDPOINT_VERBS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY")
+
+
+class TargetError(Exception):
+    """A ``MODULE:APP`` argument that does not name an importable object (a usage error, exit 2)."""
+
+
+def load_target(target: str) -> Any:
+    """Import ``MODULE:ATTR[.ATTR...]`` and return the object it names.
+
+    The current working directory is put first on ``sys.path`` (once), so ``lyre run app:app`` works
+    from a project folder when ``lyre`` is the console script. Raises ``TargetError`` with a one-line
+    message when the string is malformed, the module does not exist, or the attribute is missing.
+    """
+    module_name, sep, attr_path = target.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise TargetError(f"invalid target {target!r}: expected MODULE:APP, e.g. 'myproject.main:app'")
+    if any(not part.isidentifier() for part in module_name.split(".")):
+        raise TargetError(f"invalid module name {module_name!r} in target {target!r}")
+    attrs = attr_path.split(".")
+    if any(not part.isidentifier() for part in attrs):
+        raise TargetError(f"invalid attribute name {attr_path!r} in target {target!r}")
+
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # Only "the module itself (or a parent package) does not exist" is a bad target; a missing
+        # dependency imported *by* the user's module is their bug and keeps its traceback.
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            raise TargetError(f"could not import module {module_name!r} (from target {target!r})") from None
+        raise
+
+    obj: Any = module
+    for i, attr in enumerate(attrs):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            owner = ".".join([module_name, *attrs[:i]]) if i else module_name
+            raise TargetError(f"{owner!r} has no attribute {attr!r} (from target {target!r})") from None
+    return obj
+
+
+# ---------------------------------------------------------------------------------------------
+# lyre routes
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRow:
+    """One line of the route table."""
+
+    methods: str
+    path: str
+    name: str
+    endpoint: str
+
+
+def _describe_callable(obj: Any) -> str:
+    """``module.qualname`` of an endpoint; partials are shown as ``partial(<inner>)``."""
+    if isinstance(obj, functools.partial):
+        return f"partial({_describe_callable(obj.func)})"
+    target = obj if isinstance(obj, type) or hasattr(obj, "__qualname__") else type(obj)
+    module = getattr(target, "__module__", None)
+    qualname = getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
+    return f"{module}.{qualname}" if module and module != "builtins" else str(qualname)
+
+
+def _format_methods(methods: Any) -> str:
+    return ",".join(sorted(methods, key=lambda m: (_METHOD_ORDER.get(m, len(_METHOD_ORDER)), m)))
+
+
+def _endpoint_methods(endpoint: Any) -> str:
+    """Methods for a route whose ``methods`` is ``None``: an HTTPEndpoint class tells us; else ``*``."""
+    inner = endpoint
+    while isinstance(inner, functools.partial):
+        inner = inner.func
+    if isinstance(inner, type):
+        from lyre.endpoints import HTTPEndpoint
+
+        if issubclass(inner, HTTPEndpoint):
+            allowed = {v for v in _ENDPOINT_VERBS if getattr(inner, v.lower(), None) is not None}
+            if "GET" in allowed:
+                allowed.add("HEAD")
+            return _format_methods(allowed) or "-"
+    return "*"
+
+
+def _join_path(prefix: str, path: str) -> str:
+    if not prefix:
+        return path
+    return prefix.rstrip("/") + (path if path.startswith("/") else "/" + path)
+
+
+def _join_name(prefix: str, name: str) -> str:
+    return f"{prefix}:{name}" if prefix and name else (name or "")
+
+
+def _child_routes(obj: Any) -> list[Any] | None:
+    routes = getattr(obj, "routes", None)
+    if routes is None:
+        return None
+    try:
+        return list(routes)
+    except TypeError:
+        return None
+
+
+def iter_route_rows(
+    routes: Sequence[Any], path_prefix: str = "", name_prefix: str = ""
+) -> Iterator[RouteRow]:
+    """Flatten a route list into table rows, descending into mounts and hosts.
+
+    Nested routes show the full path (mount prefix + route path) and the full reverse-lookup name
+    (``"mount:child"``, as ``url_for`` takes it; a mount without a name adds nothing). A mounted app
+    without routes (e.g. ``StaticFiles``) is one row, ``* <prefix>/{path:path}``. Host routes put
+    the host in front of the path, as ``//{host}/path``.
+    """
+    from lyre.routing import Host, Mount, Route, WebSocketRoute
+
+    for route in routes:
+        if isinstance(route, Route):
+            methods = _format_methods(route.methods) if route.methods else _endpoint_methods(route.endpoint)
+            yield RouteRow(
+                methods,
+                _join_path(path_prefix, route.path),
+                _join_name(name_prefix, route.name),
+                _describe_callable(route.endpoint),
+            )
+        elif isinstance(route, WebSocketRoute):
+            yield RouteRow(
+                "WS",
+                _join_path(path_prefix, route.path),
+                _join_name(name_prefix, route.name),
+                _describe_callable(route.endpoint),
+            )
+        elif isinstance(route, Mount):
+            mount_path = _join_path(path_prefix, route.path)
+            mount_name = _join_name(name_prefix, route.name or "")
+            children = _child_routes(route)
+            if children:
+                # A nameless mount's children are reachable by their own names (see routing.md).
+                yield from iter_route_rows(children, mount_path, mount_name if route.name else name_prefix)
+            else:
+                yield RouteRow(
+                    "*", _join_path(mount_path, "/{path:path}"), mount_name, _describe_callable(route.app)
+                )
+        elif isinstance(route, Host):
+            host_prefix = "//" + route.host
+            host_name = _join_name(name_prefix, route.name or "")
+            children = _child_routes(route)
+            if children:
+                yield from iter_route_rows(children, host_prefix, host_name if route.name else name_prefix)
+            else:
+                yield RouteRow("*", host_prefix + "/", host_name, _describe_callable(route.app))
+        else:
+            yield RouteRow(
+                "?",
+                str(getattr(route, "path", "")),
+                str(getattr(route, "name", "") or ""),
+                _describe_callable(route),
+            )
+
+
+def _find_routes(app: Any) -> list[Any]:
+    """The route list of an application, a router, or an app wrapped in middleware (``.app`` chain)."""
+    seen: set[int] = set()
+    obj = app
+    while obj is not None and id(obj) not in seen:
+        seen.add(id(obj))
+        routes = _child_routes(obj)
+        if routes is not None:
+            return routes
+        obj = getattr(obj, "app", None)
+    raise TargetError(f"{_describe_callable(app)} has no routes: expected a lyre application or Router")
+
+
+_HEADERS = RouteRow("METHODS", "PATH", "NAME", "ENDPOINT")
+
+
+def format_route_table(rows: Sequence[RouteRow]) -> str:
+    """Render rows as an aligned, left-justified table with a header and a dashed rule."""
+    table = [_HEADERS, *rows]
+    widths = [max(len(getattr(r, f)) for r in table) for f in ("methods", "path", "name")]
+    lines = []
+    for i, row in enumerate(table):
+        cells = (row.methods, row.path, row.name)
+        lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  " + row.endpoint)
+        if i == 0:
+            lines.append("  ".join("-" * w for w in [*widths, len(_HEADERS.endpoint)]))
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# argument parsing and lyre run
+# ---------------------------------------------------------------------------------------------
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {value!r}: expected an integer 0-65535")
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {value!r}: expected an integer 0-65535")
+    return port
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {value!r}: expected a positive integer")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``lyre`` argument parser (sub-commands ``run`` and ``routes``)."""
+    from lyre import __version__
+
+    parser = argparse.ArgumentParser(prog="lyre", description="lyre: a fast, safe-by-default ASGI framework.")
+    parser.add_argument("--version", action="version", version=f"lyre {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = sub.add_parser(
+        "run", help="serve an application with uvicorn", description="Serve MODULE:APP with uvicorn."
+    )
+    run.add_argument("target", metavar="MODULE:APP", help="the application, e.g. myproject.main:app")
+    run.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
+    run.add_argument("--port", type=_port, default=8000, help="port to bind (default: %(default)s)")
+    run.add_argument("--reload", action="store_true", help="restart when source files change (development)")
+    run.add_argument("--workers", type=_positive_int, default=None, help="number of worker processes")
+    run.add_argument(
+        "--root-path", default="", help="ASGI root_path when served behind a path-prefixing proxy"
+    )
+    run.add_argument(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="trust X-Forwarded-For/-Proto from --forwarded-allow-ips (default: off)",
+    )
+    run.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        help="comma-separated proxy addresses trusted with --proxy-headers (uvicorn default: 127.0.0.1)",
+    )
+    run.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug", "trace"),
+        default=None,
+        help="uvicorn log level (default: info)",
+    )
+
+    routes = sub.add_parser(
+        "routes", help="print the route table", description="Print the routes of MODULE:APP."
+    )
+    routes.add_argument("target", metavar="MODULE:APP", help="the application, e.g. myproject.main:app")
+    return parser
+
+
+def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.run`` from parsed ``lyre run`` arguments.
+
+    ``app`` is the import string (uvicorn imports it; needed anyway for ``--reload``/``--workers``)
+    and ``app_dir`` the current directory, so the console script finds project modules.
+    """
+    config: dict[str, Any] = {
+        "app": args.target,
+        "host": args.host,
+        "port": args.port,
+        "reload": args.reload,
+        "workers": args.workers,
+        "root_path": args.root_path,
+        "proxy_headers": args.proxy_headers,
+        "app_dir": os.getcwd(),
+    }
+    if args.forwarded_allow_ips is not None:
+        config["forwarded_allow_ips"] = args.forwarded_allow_ips
+    if args.log_level is not None:
+        config["log_level"] = args.log_level
+    return config
+
+
+def _error(message: str) -> None:
+    print(f"lyre: error: {message}", file=sys.stderr)
+
+
+def _cmd_routes(args: argparse.Namespace) -> int:
+    app = load_target(args.target)
+    rows = list(iter_route_rows(_find_routes(app)))
+    sys.stdout.write(format_route_table(rows))
+    return EXIT_OK
+
+
+def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.reload and args.workers is not None and args.workers > 1:
+        parser.error("--reload and --workers cannot be used together")
+    try:
+        import uvicorn
+    except ImportError:
+        _error("'lyre run' needs uvicorn, which is not installed; install it with: pip install 'lyre[full]'")
+        return EXIT_FAILURE
+    # Import the target here first so a bad MODULE:APP is one clear line (exit 2), not a uvicorn
+    # traceback in a worker process.
+    app = load_target(args.target)
+    if not callable(app):
+        raise TargetError(
+            f"{args.target!r} is not an ASGI application (a {type(app).__name__} is not callable)"
+        )
+    uvicorn.run(**build_run_config(args))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lyre`` console script and of ``python -m lyre``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "routes":
+            return _cmd_routes(args)
+        return _cmd_run(args, parser)
+    except TargetError as exc:
+        _error(str(exc))
+        return EXIT_USAGE

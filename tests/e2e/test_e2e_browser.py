@@ -1,0 +1,216 @@
+"""End-to-end: the cheat-sheet demo served by uvicorn (``lyre run``), driven by headless Chromium.
+
+Uses Debian's ``/usr/bin/chromium`` through Playwright for Python (``scripts/install-browser.sh``
+installs both; ``make test`` runs it). When the browser cannot start these tests FAIL -- they are
+never skipped -- so CI cannot go green without actually running them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 15_000
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    """The demo served by ``python -m lyre run`` (uvicorn) on a free 127.0.0.1 port."""
+    port = _free_port()
+    env = {**os.environ, "CHEATSHEET_SECRET_KEY": "e2e-test-secret"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lyre",
+            "run",
+            "examples.cheatsheet.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                out = proc.stdout.read() if proc.stdout else ""
+                pytest.fail(f"the demo server exited with {proc.returncode}:\n{out}")
+            try:
+                with urllib.request.urlopen(url + "/hi", timeout=5):
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    pytest.fail("the demo server did not answer within 30 s")
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium; any failure to start it fails the tests (no skip)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        pytest.fail(f"playwright is not installed ({exc}); run scripts/install-browser.sh")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing; run scripts/install-browser.sh")
+    with sync_playwright() as pw:
+        try:
+            chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=60_000)
+        except Exception as exc:
+            pytest.fail(f"headless Chromium could not start: {exc}")
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    """A fresh browser context (own cookie jar) per test."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
+
+
+def _png(width: int, height: int) -> bytes:
+    """A valid RGB PNG with a gradient (no image library needed)."""
+    rows = b"".join(
+        b"\x00" + b"".join(bytes(((x * 4) % 256, (y * 4) % 256, ((x + y) * 2) % 256)) for x in range(width))
+        for y in range(height)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows, 1))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_login_and_logout(page: Any, base_url: str) -> None:
+    page.goto("/account")
+    assert page.url == base_url + "/signin"  # the login_required decorator redirected (303)
+    assert page.query_selector("#who") is None  # not signed in
+    page.fill("#username", "bo")
+    page.click("#signin-button")
+    page.wait_for_url(base_url + "/account")
+    assert page.inner_text("#account-user") == "bo"
+    assert page.inner_text("#who") == "bo"
+    assert any(c["name"] == "session" for c in page.context.cookies())
+
+    page.click("#logout-button")
+    page.wait_for_url(base_url + "/")
+    assert page.query_selector("#who") is None
+    page.goto("/account")
+    assert page.url == base_url + "/signin"
+
+
+def test_upload_an_image(page: Any, base_url: str, tmp_path: Path) -> None:
+    image = tmp_path / "abc.png"
+    image.write_bytes(_png(96, 64))
+    size = image.stat().st_size
+
+    page.goto("/upload")
+    page.set_input_files("#file-input", str(image))
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-result")
+    assert page.inner_text("#filename") == "abc.png"
+    assert page.inner_text("#content-type") == "image/png"
+    assert page.inner_text("#size") == f"{size} bytes"
+    # The preview is the uploaded image itself, decoded by the browser.
+    dimensions = page.eval_on_selector(
+        "#preview", "img => [img.complete, img.naturalWidth, img.naturalHeight]"
+    )
+    assert dimensions == [True, 96, 64]
+
+
+def test_set_and_delete_the_cookie(page: Any, base_url: str) -> None:
+    page.goto("/cookie")
+    assert page.inner_text("#cookie-value") == "null"
+
+    page.click("#set-cookie")
+    page.wait_for_function("document.querySelector('#cookie-value').textContent === '\"value\"'")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "mycookie"]
+    assert cookie["value"] == "value"
+    assert cookie["httpOnly"] is True and cookie["secure"] is True and cookie["path"] == "/"
+    assert 0 < cookie["expires"] - time.time() <= 61  # max_age=60
+    assert page.evaluate("document.cookie") == ""  # HttpOnly: invisible to scripts
+
+    page.click("#delete-cookie")
+    page.wait_for_function("document.querySelector('#cookie-value').textContent === 'null'")
+    assert [c for c in page.context.cookies() if c["name"] == "mycookie"] == []
+
+
+def test_custom_404_page(page: Any, base_url: str) -> None:
+    response = page.goto("/no/such/page")
+    assert response.status == 404
+    assert page.inner_text("#error-title") == "My 404 page"
+    assert page.title() == "404 Not Found"
+    # the page is styled: the stylesheet was served by the StaticFiles mount
+    assert page.eval_on_selector("header", "h => getComputedStyle(h).display") == "flex"
+
+
+def test_home_links_every_item_and_middleware_headers(page: Any, base_url: str) -> None:
+    response = page.goto("/")
+    assert response.status == 200
+    assert response.headers["x-extra-key"] == "value"
+    assert response.headers["x-author"] == "John"
+    for n in range(1, 17):
+        assert page.query_selector(f"#item-{n}") is not None, n
+    page.click("#item-16")
+    page.wait_for_function("document.querySelector('#hi-author').textContent === 'John'")
+    assert page.inner_text("#hi-body") == "hi"
+    assert page.inner_text("#hi-host") == base_url.removeprefix("http://")

@@ -1,0 +1,470 @@
+"""The ``lyre`` command line: ``routes`` table, target errors, ``run`` argument handling."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lyre import cli
+from lyre.__main__ import main as dunder_main
+
+REPO = Path(__file__).resolve().parent.parent
+
+APP_SOURCE = """
+from lyre.endpoints import HTTPEndpoint
+from lyre.responses import PlainTextResponse
+from lyre.routing import Host, Mount, Route, Router, WebSocketRoute
+
+
+async def home(request):
+    return PlainTextResponse("home")
+
+
+async def item(request):
+    return PlainTextResponse("item")
+
+
+async def users(request):
+    return PlainTextResponse("users")
+
+
+async def deep(request):
+    return PlainTextResponse("deep")
+
+
+async def ws(websocket):
+    await websocket.accept()
+
+
+class Things(HTTPEndpoint):
+    async def get(self, request):
+        return PlainTextResponse("things")
+
+    async def post(self, request):
+        return PlainTextResponse("made")
+
+
+async def raw_asgi(scope, receive, send):
+    pass
+
+
+routes = [
+    Route("/", home, name="home"),
+    Route("/items/{id:int}", item, methods=["post", "GET", "DELETE"]),
+    Route("/things", Things),
+    WebSocketRoute("/ws", ws),
+    Mount(
+        "/api",
+        routes=[
+            Route("/users", users, name="users"),
+            Mount("/v2", routes=[Route("/deep/{x}", deep)], name="v2"),
+        ],
+        name="api",
+    ),
+    Mount("/plain", routes=[Route("/p", users, name="p")]),
+    Mount("/raw", app=raw_asgi, name="raw"),
+    Host("{sub}.example.com", app=Router([Route("/h", home, name="h")]), name="sub"),
+]
+app = Router(routes)
+
+
+class Holder:
+    inner = app
+
+
+not_an_app = "hello"
+"""
+
+
+@pytest.fixture
+def target_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A uniquely named module holding ``app`` in a temporary directory, made the cwd."""
+    name = f"clitarget_{uuid.uuid4().hex[:12]}"
+    (tmp_path / f"{name}.py").write_text(APP_SOURCE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield name
+    sys.modules.pop(name, None)
+
+
+def test_routes_table(target_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["routes", f"{target_module}:app"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    lines = out.splitlines()
+    assert lines[0].split() == ["METHODS", "PATH", "NAME", "ENDPOINT"]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    rows = [line.split() for line in lines[2:]]
+    m = target_module
+    assert rows == [
+        ["GET,HEAD", "/", "home", f"{m}.home"],
+        ["GET,HEAD,POST,DELETE", "/items/{id:int}", "item", f"{m}.item"],
+        ["GET,HEAD,POST", "/things", "Things", f"{m}.Things"],
+        ["WS", "/ws", "ws", f"{m}.ws"],
+        ["GET,HEAD", "/api/users", "api:users", f"{m}.users"],
+        ["GET,HEAD", "/api/v2/deep/{x}", "api:v2:deep", f"{m}.deep"],
+        ["GET,HEAD", "/plain/p", "p", f"{m}.users"],
+        ["*", "/raw/{path:path}", "raw", f"{m}.raw_asgi"],
+        ["GET,HEAD", "//{sub}.example.com/h", "sub:h", f"{m}.home"],
+    ]
+
+
+def test_routes_table_is_aligned(target_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["routes", f"{target_module}:app"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0]
+    starts = [header.index(col) for col in ("PATH", "NAME", "ENDPOINT")]
+    for line in lines[2:]:
+        for start in starts:
+            # every column starts at the header's column, after at least two spaces of padding
+            assert line[start - 2 : start] == "  " and line[start] != " ", line
+        assert line == line.rstrip()
+
+
+def test_route_names_resolve_with_url_path_for(
+    target_module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The NAME column is what ``url_path_for`` takes, nested mounts included."""
+    assert cli.main(["routes", f"{target_module}:app"]) == 0
+    app = sys.modules[target_module].app
+    assert app.url_path_for("api:v2:deep", x="1") == "/api/v2/deep/1"
+    assert app.url_path_for("p") == "/plain/p"
+    assert app.url_path_for("api:users") == "/api/users"
+
+
+def test_routes_of_a_starlette_app_and_dotted_attribute(
+    target_module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["routes", f"{target_module}:Holder.inner"]) == 0
+    assert "/api/v2/deep/{x}" in capsys.readouterr().out
+
+
+def test_routes_through_wrapping_middleware(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = f"cliwrapped_{uuid.uuid4().hex[:12]}"
+    (tmp_path / f"{name}.py").write_text(
+        textwrap.dedent(
+            """
+            from lyre.responses import PlainTextResponse
+            from lyre.routing import Route, Router
+
+            async def home(request):
+                return PlainTextResponse("home")
+
+            class Wrapper:
+                def __init__(self, app):
+                    self.app = app
+
+                async def __call__(self, scope, receive, send):
+                    await self.app(scope, receive, send)
+
+            app = Wrapper(Router([Route("/", home)]))
+            """
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    try:
+        assert cli.main(["routes", f"{name}:app"]) == 0
+    finally:
+        sys.modules.pop(name, None)
+    assert capsys.readouterr().out.splitlines()[2].split() == ["GET,HEAD", "/", "home", f"{name}.home"]
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("nocolon", "invalid target 'nocolon': expected MODULE:APP"),
+        ("mod:", "invalid target 'mod:': expected MODULE:APP"),
+        (":app", "invalid target ':app': expected MODULE:APP"),
+        ("bad-name:app", "invalid module name 'bad-name'"),
+        ("mod:a-b", "invalid attribute name 'a-b'"),
+        ("no_such_module_lyre_xyz:app", "could not import module 'no_such_module_lyre_xyz'"),
+        ("no_such_pkg_lyre_xyz.sub:app", "could not import module 'no_such_pkg_lyre_xyz.sub'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["routes", "run"])
+def test_bad_target_is_one_line_exit_2(
+    command: str,
+    target: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    assert cli.main([command, target]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("lyre: error: ")
+    assert message in err
+
+
+def test_missing_attribute(target_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["routes", f"{target_module}:nope"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err
+        == f"lyre: error: '{target_module}' has no attribute 'nope' (from target '{target_module}:nope')\n"
+    )
+    assert cli.main(["routes", f"{target_module}:Holder.nope"]) == 2
+    assert f"'{target_module}.Holder' has no attribute 'nope'" in capsys.readouterr().err
+
+
+def test_routes_of_something_without_routes(target_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["routes", f"{target_module}:not_an_app"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has no routes" in err
+
+
+def test_error_inside_user_module_keeps_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module that fails while importing is the user's bug: its exception propagates."""
+    broken = f"clibroken_{uuid.uuid4().hex[:12]}"
+    needs_dep = f"clineedsdep_{uuid.uuid4().hex[:12]}"
+    (tmp_path / f"{broken}.py").write_text("raise RuntimeError('boom in module')\n")
+    (tmp_path / f"{needs_dep}.py").write_text("import no_such_dependency_lyre_xyz\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    with pytest.raises(RuntimeError, match="boom in module"):
+        cli.main(["routes", f"{broken}:app"])
+    with pytest.raises(ModuleNotFoundError, match="no_such_dependency_lyre_xyz"):
+        cli.main(["routes", f"{needs_dep}:app"])
+
+
+# ----------------------------------------------------------------------------------------------
+# lyre run: argument parsing and uvicorn configuration (nothing is served here)
+# ----------------------------------------------------------------------------------------------
+
+
+def test_run_defaults() -> None:
+    args = cli.build_parser().parse_args(["run", "pkg.mod:app"])
+    config = cli.build_run_config(args)
+    assert config.pop("app_dir")
+    assert config == {
+        "app": "pkg.mod:app",
+        "host": "127.0.0.1",
+        "port": 8000,
+        "reload": False,
+        "workers": None,
+        "root_path": "",
+        "proxy_headers": False,
+    }
+
+
+def test_run_all_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = cli.build_parser().parse_args(
+        [
+            "run",
+            "pkg.mod:app",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "9001",
+            "--workers",
+            "3",
+            "--root-path",
+            "/api",
+            "--proxy-headers",
+            "--forwarded-allow-ips",
+            "10.0.0.1,10.0.0.2",
+            "--log-level",
+            "debug",
+        ]
+    )
+    assert cli.build_run_config(args) == {
+        "app": "pkg.mod:app",
+        "host": "0.0.0.0",
+        "port": 9001,
+        "reload": False,
+        "workers": 3,
+        "root_path": "/api",
+        "proxy_headers": True,
+        "app_dir": str(tmp_path),
+        "forwarded_allow_ips": "10.0.0.1,10.0.0.2",
+        "log_level": "debug",
+    }
+    reload_args = cli.build_parser().parse_args(["run", "m:app", "--reload", "--no-proxy-headers"])
+    assert cli.build_run_config(reload_args)["reload"] is True
+    assert cli.build_run_config(reload_args)["proxy_headers"] is False
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "m:app", "--port", "http"], "invalid port 'http'"),
+        (["run", "m:app", "--port", "70000"], "invalid port '70000'"),
+        (["run", "m:app", "--workers", "0"], "invalid value '0'"),
+        (["run"], "the following arguments are required: MODULE:APP"),
+        (["routes"], "the following arguments are required: MODULE:APP"),
+        ([], "the following arguments are required: COMMAND"),
+        (["serve", "m:app"], "invalid choice: 'serve'"),
+        (["run", "m:app", "--reload", "--workers", "2"], "--reload and --workers cannot be used together"),
+    ],
+)
+def test_usage_errors_exit_2(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", _FakeUvicorn())
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+class _FakeUvicorn:
+    """Stands in for the uvicorn module: records ``run(**kwargs)`` instead of serving."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+
+    def run(self, **kwargs: Any) -> None:
+        self.calls.append(kwargs)
+
+
+def test_run_hands_the_config_to_uvicorn(target_module: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = _FakeUvicorn()
+    monkeypatch.setitem(sys.modules, "uvicorn", fake)
+    assert cli.main(["run", f"{target_module}:app", "--port", "8123", "--root-path", "/x"]) == 0
+    [call] = fake.calls
+    assert call["app"] == f"{target_module}:app"
+    assert call["port"] == 8123 and call["host"] == "127.0.0.1" and call["root_path"] == "/x"
+
+
+def test_run_checks_the_target_before_serving(
+    target_module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = _FakeUvicorn()
+    monkeypatch.setitem(sys.modules, "uvicorn", fake)
+    assert cli.main(["run", f"{target_module}:missing"]) == 2
+    assert cli.main(["run", f"{target_module}:not_an_app"]) == 2
+    err = capsys.readouterr().err
+    assert "has no attribute 'missing'" in err
+    assert f"'{target_module}:not_an_app' is not an ASGI application (a str is not callable)" in err
+    assert fake.calls == []
+
+
+def test_run_without_uvicorn_names_the_full_extra(
+    target_module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # makes `import uvicorn` raise ImportError
+    assert cli.main(["run", f"{target_module}:app"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "uvicorn" in err and "pip install 'lyre[full]'" in err
+
+
+def test_dunder_main_delegates(target_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert dunder_main(["routes", f"{target_module}:app"]) == 0
+    assert "/api/users" in capsys.readouterr().out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import lyre
+
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"lyre {lyre.__version__}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Real processes
+# ----------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_python_m_lyre_bad_target_exit_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lyre", "routes", "no_such_module_lyre_xyz:app"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        "lyre: error: could not import module 'no_such_module_lyre_xyz' (from target 'no_such_module_lyre_xyz:app')\n"
+    )
+
+
+def test_console_script_routes(tmp_path: Path) -> None:
+    """The installed ``lyre`` script finds modules in the current directory (like ``python -m``)."""
+    (tmp_path / "tinyapp.py").write_text(
+        "from lyre.responses import PlainTextResponse\n"
+        "from lyre.routing import Route, Router\n"
+        "async def hello(request):\n    return PlainTextResponse('hello')\n"
+        "app = Router([Route('/hello', hello)])\n"
+    )
+    script = Path(sys.executable).parent / "lyre"
+    assert script.exists(), "the lyre console script is not installed in this environment"
+    proc = subprocess.run(
+        [str(script), "routes", "tinyapp:app"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[2].split() == ["GET,HEAD", "/hello", "hello", "tinyapp.hello"]
+
+
+def test_lyre_run_serves_over_http(tmp_path: Path) -> None:
+    """``python -m lyre run`` starts uvicorn on a free 127.0.0.1 port, serves, and stops on SIGTERM."""
+    (tmp_path / "servedapp.py").write_text(
+        "from lyre.responses import PlainTextResponse\n"
+        "from lyre.routing import Route, Router\n"
+        "async def hello(request):\n"
+        "    return PlainTextResponse('hello from ' + request.scope.get('root_path', ''))\n"
+        "app = Router([Route('/hello', hello)])\n"
+    )
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lyre", "run", "servedapp:app", "--port", str(port), "--root-path", "/base"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        body = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"lyre run exited early with {proc.returncode}:\n{proc.stdout.read() if proc.stdout else ''}"
+                )
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=5) as resp:
+                    body = resp.read().decode()
+                    status = resp.status
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        assert body is not None, "lyre run did not start serving within 30 s"
+        assert status == 200
+        assert body == "hello from /base"
+    finally:
+        proc.terminate()
+        try:
+            output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+    assert proc.returncode == 0, output
+    assert f"Uvicorn running on http://127.0.0.1:{port}" in output
