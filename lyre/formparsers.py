@@ -169,6 +169,17 @@ def _parse_options(value: str) -> tuple[str, dict[str, str]]:
     return segments[0].strip(" \t").lower(), params
 
 
+async def _close_stream(stream: AsyncGenerator[bytes, None]) -> None:
+    """Finalise an abandoned body stream now (an unclosed async generator warns when collected)."""
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await aclose()
+            except Exception:  # pragma: no cover - the stream's own error is already propagating
+                pass
+
+
 def _kb(limit: int | float) -> int:
     return int(limit / 1024)
 
@@ -238,6 +249,13 @@ class FormParser:
 
     async def parse(self) -> FormData:
         """Read the whole stream and return the fields in order."""
+        try:
+            return await self._parse()
+        except BaseException:
+            await _close_stream(self.stream)
+            raise
+
+    async def _parse(self) -> FormData:
         max_size = self.max_part_size
         pending = bytearray()  # the incomplete field carried over from the previous chunk
         pending_eq = False  # whether ``pending`` already holds its ``=`` (not counted in the size)
@@ -461,6 +479,7 @@ class MultiPartParser:
                 # lyre decision: a body cut before its closing boundary is an error, not a partial form.
                 raise MultiPartException("Invalid multipart data.")
         except BaseException:
+            await _close_stream(self.stream)
             await self._close_files()
             raise
         return FormData(self.items)

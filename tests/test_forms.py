@@ -1,0 +1,447 @@
+"""lyre.formparsers and request.form(): urlencoded and multipart parsing, limits, errors, cleanup."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import pytest
+
+import lyre.formparsers as formparsers
+from lyre.datastructures import FormData, Headers, UploadFile
+from lyre.exceptions import HTTPException, StarletteDeprecationWarning
+from lyre.formparsers import (
+    FormMessage,
+    FormParser,
+    MultipartPart,
+    MultiPartException,
+    MultiPartParser,
+)
+from lyre.requests import ClientDisconnect, MalformedFormError, Request
+from lyre.types import Message
+
+BOUNDARY = "----lyreboundary7MA4YWxk"
+
+
+def multipart_body(
+    parts: list[tuple[str, Any]], boundary: str = BOUNDARY, close: bool = True
+) -> bytes:
+    """parts: (name, str value) or (name, (filename, bytes, content_type or None))."""
+    out = bytearray()
+    for name, value in parts:
+        out += f"--{boundary}\r\n".encode()
+        if isinstance(value, tuple):
+            filename, data, ctype = value
+            out += f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'.encode()
+            if ctype:
+                out += f"Content-Type: {ctype}\r\n".encode()
+            out += b"\r\n" + data + b"\r\n"
+        else:
+            out += f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            out += value.encode() + b"\r\n"
+    if close:
+        out += f"--{boundary}--\r\n".encode()
+    return bytes(out)
+
+
+def chunked(body: bytes, size: int) -> list[bytes]:
+    return [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+
+
+async def agen(chunks: list[bytes]) -> AsyncGenerator[bytes, None]:
+    for chunk in chunks:
+        yield chunk
+
+
+def mp_headers(boundary: str = BOUNDARY, extra: str = "") -> Headers:
+    return Headers({"content-type": f"multipart/form-data; boundary={boundary}{extra}"})
+
+
+def make_request(body_chunks: list[bytes], content_type: str, disconnect: bool = False) -> Request:
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "query_string": b"",
+        "headers": [(b"content-type", content_type.encode("latin-1"))],
+    }
+    messages: list[Message] = [
+        {"type": "http.request", "body": c, "more_body": disconnect or i < len(body_chunks) - 1}
+        for i, c in enumerate(body_chunks)
+    ]
+    if disconnect:
+        messages.append({"type": "http.disconnect"})
+
+    async def receive() -> Message:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    return Request(scope, receive)
+
+
+# urlencoded -----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [1, 3, 1000])
+async def test_urlencoded_spec_example(size: int) -> None:
+    body = b"a=1;b=2&c=%C3%A9+x&d&=e"
+    parser = FormParser(Headers(), agen(chunked(body, size)))
+    form = await parser.parse()
+    assert form.multi_items() == [("a", "1;b=2"), ("c", "é x"), ("d", ""), ("", "e")]
+
+
+@pytest.mark.anyio
+async def test_urlencoded_empty_segments_duplicates_and_order() -> None:
+    form = await FormParser(Headers(), agen([b"&a=1&&b=2&a=3&", b""])).parse()
+    assert form.multi_items() == [("a", "1"), ("b", "2"), ("a", "3")]
+    assert form.getlist("a") == ["1", "3"]
+    assert form["a"] == "3"
+    assert (await FormParser(Headers(), agen([])).parse()).multi_items() == []
+
+
+@pytest.mark.anyio
+async def test_urlencoded_latin1_then_unquote() -> None:
+    form = await FormParser(Headers(), agen([b"n=\xe9&m=%FF"])).parse()
+    assert form["n"] == "é"
+    assert form["m"] == "\ufffd"
+
+
+@pytest.mark.anyio
+async def test_urlencoded_too_many_fields() -> None:
+    parser = FormParser(Headers(), agen([b"a=1&b=2&c=3"]), max_fields=2)
+    with pytest.raises(MultiPartException) as info:
+        await parser.parse()
+    assert info.value.message == "Too many fields. Maximum number of fields is 2."
+    assert str(info.value) == info.value.message
+
+
+@pytest.mark.anyio
+async def test_urlencoded_field_too_large_rejected_while_streaming() -> None:
+    consumed = 0
+
+    async def stream() -> AsyncGenerator[bytes, None]:
+        nonlocal consumed
+        for _ in range(1000):
+            consumed += 1
+            yield b"x" * 1024
+
+    parser = FormParser(Headers(), stream(), max_part_size=4096)
+    with pytest.raises(MultiPartException, match=r"^Field exceeded maximum size of 4KB\.$"):
+        await parser.parse()
+    assert consumed <= 5
+
+
+@pytest.mark.anyio
+async def test_urlencoded_field_size_counts_name_and_value_not_equals() -> None:
+    ok = await FormParser(Headers(), agen([b"abcde=fghij"]), max_part_size=10).parse()
+    assert ok["abcde"] == "fghij"
+    with pytest.raises(MultiPartException, match=r"Field exceeded maximum size of 0KB\."):
+        await FormParser(Headers(), agen([b"abcde=", b"fghijk"]), max_part_size=10).parse()
+
+
+def test_formparser_callback_api() -> None:
+    parser = FormParser(Headers(), agen([]))
+    parser.on_field_start()
+    parser.on_field_name(b"xnamex", 1, 5)
+    parser.on_field_data(b"v%20al", 0, 6)
+    parser.on_field_end()
+    assert parser._items == [("name", "v al")]
+
+
+# multipart ------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [1, 7, 64 * 1024])
+async def test_multipart_fields_and_files(size: int) -> None:
+    png = bytes(range(256)) * 10
+    body = multipart_body(
+        [("name", "Bo"), ("filename", ("abc.png", png, "image/png")), ("empty", ("", b"", None)), ("name", "Zo")]
+    )
+    parser = MultiPartParser(mp_headers(), agen(chunked(body, size)))
+    form = await parser.parse()
+    assert [k for k, _ in form.multi_items()] == ["name", "filename", "empty", "name"]
+    assert form.getlist("name") == ["Bo", "Zo"]
+    upload = form["filename"]
+    assert isinstance(upload, UploadFile)
+    assert upload.filename == "abc.png"
+    assert upload.content_type == "image/png"
+    assert upload.size == len(png)
+    assert upload.headers["content-disposition"] == 'form-data; name="filename"; filename="abc.png"'
+    assert await upload.read() == png
+    empty = form["empty"]
+    assert isinstance(empty, UploadFile)
+    assert empty.filename == ""
+    assert empty.content_type is None
+    assert await empty.read() == b""
+    await form.close()
+    assert upload.file.closed
+
+
+@pytest.mark.anyio
+async def test_multipart_large_file_rolls_to_disk() -> None:
+    data = b"0123456789abcdef" * (200 * 1024)  # 3.2 MiB
+    body = multipart_body([("f", ("big.bin", data, "application/octet-stream"))])
+    form = await MultiPartParser(mp_headers(), agen(chunked(body, 65536))).parse()
+    upload = form["f"]
+    assert isinstance(upload, UploadFile)
+    assert upload.size == len(data)
+    assert upload.file._rolled  # type: ignore[attr-defined]
+    assert await upload.read() == data
+    await form.close()
+
+
+@pytest.mark.anyio
+async def test_multipart_charset_and_quoted_names() -> None:
+    body = (
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="na\\"me"; filename="../../etc/pa ss;wd"\r\n\r\n'
+        "x\r\n"
+        f"--{BOUNDARY}\r\n"
+        'Content-Disposition: form-data; name="café"\r\n\r\n'
+        "é\r\n"
+        f"--{BOUNDARY}--\r\n"
+    ).encode("latin-1")
+    form = await MultiPartParser(mp_headers(extra="; charset=latin-1"), agen([body])).parse()
+    upload = form['na"me']
+    assert isinstance(upload, UploadFile)
+    assert upload.filename == "../../etc/pa ss;wd"
+    assert form["café"] == "é"
+    await form.close()
+
+
+@pytest.mark.anyio
+async def test_multipart_windows_path_filename_reported_as_sent() -> None:
+    body = multipart_body([("f", ("C:\\Users\\bo\\a.txt", b"x", None))])
+    form = await MultiPartParser(mp_headers(), agen([body])).parse()
+    assert form["f"].filename == "C:\\Users\\bo\\a.txt"  # type: ignore[union-attr]
+    await form.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("content_type", "body", "message"),
+    [
+        ("multipart/form-data", b"", "Missing boundary in multipart."),
+        ("multipart/form-data; boundary=", b"", "Invalid boundary in multipart."),
+        ("multipart/form-data; boundary=" + "b" * 201, b"", "Invalid boundary in multipart."),
+        (f"multipart/form-data; boundary={BOUNDARY}; charset=nope-8", b"", "Unknown charset in multipart: 'nope-8'."),
+        (f"multipart/form-data; boundary={BOUNDARY}", b"garbage without boundary", "Invalid multipart data."),
+        (f"multipart/form-data; boundary={BOUNDARY}", b"", "Invalid multipart data."),
+        (
+            f"multipart/form-data; boundary={BOUNDARY}",
+            f"--{BOUNDARY}\r\nContent-Disposition: form-data\r\n\r\nx\r\n--{BOUNDARY}--\r\n".encode(),
+            'The Content-Disposition header field "name" must be provided.',
+        ),
+        (
+            f"multipart/form-data; boundary={BOUNDARY}",
+            f"--{BOUNDARY}\r\nContent-Type: text/plain\r\n\r\nx\r\n--{BOUNDARY}--\r\n".encode(),
+            'The Content-Disposition header field "name" must be provided.',
+        ),
+        (
+            f"multipart/form-data; boundary={BOUNDARY}",
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\n'.encode() + b"\xff\xfe\r\n"
+            + f"--{BOUNDARY}--\r\n".encode(),
+            "Invalid utf-8 data in multipart.",
+        ),
+        (
+            f"multipart/form-data; boundary={BOUNDARY}",
+            f"--{BOUNDARY}\r\n".encode() + b"X-H: v\r\n" * 5000 + b"\r\nx\r\n" + f"--{BOUNDARY}--\r\n".encode(),
+            "Invalid multipart data.",
+        ),
+        (
+            f"multipart/form-data; boundary={BOUNDARY}",
+            f"--{BOUNDARY}\r\nX-H: ".encode() + b"v" * 100_000 + b"\r\n\r\nx\r\n",
+            "Invalid multipart data.",
+        ),
+    ],
+)
+async def test_multipart_malformed(content_type: str, body: bytes, message: str) -> None:
+    parser = MultiPartParser(Headers({"content-type": content_type}), agen(chunked(body, 1000)))
+    with pytest.raises(MultiPartException) as info:
+        await parser.parse()
+    assert info.value.message == message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("cut", [10, 60, -30, -8, -3])
+async def test_multipart_cut_off_body_is_an_error(cut: int) -> None:
+    body = multipart_body([("a", "1"), ("f", ("f.txt", b"hello world" * 10, "text/plain"))])
+    parser = MultiPartParser(mp_headers(), agen([body[:cut]]))
+    with pytest.raises(MultiPartException, match=r"^Invalid multipart data\.$"):
+        await parser.parse()
+    for _, value in parser.items:
+        if isinstance(value, UploadFile):
+            assert value.file.closed
+
+
+@pytest.mark.anyio
+async def test_multipart_lenient_decoding_opt_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(MultiPartParser, "strict_decoding", False)
+    body = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\n'.encode() + b"\xe9\r\n"
+    body += f"--{BOUNDARY}--\r\n".encode()
+    form = await MultiPartParser(mp_headers(), agen([body])).parse()
+    assert form["a"] == "é"
+
+
+@pytest.mark.anyio
+async def test_multipart_limits() -> None:
+    body = multipart_body([("a", "1"), ("f1", ("1.txt", b"1", None)), ("f2", ("2.txt", b"2", None))])
+    parser = MultiPartParser(mp_headers(), agen([body]), max_files=1)
+    with pytest.raises(MultiPartException, match=r"^Too many files\. Maximum number of files is 1\.$"):
+        await parser.parse()
+    assert all(v.file.closed for _, v in parser.items if isinstance(v, UploadFile))
+
+    body = multipart_body([("a", "1"), ("b", "2"), ("c", "3")])
+    with pytest.raises(MultiPartException, match=r"^Too many fields\. Maximum number of fields is 2\.$"):
+        await MultiPartParser(mp_headers(), agen([body]), max_fields=2).parse()
+
+    body = multipart_body([("a", "x" * 2049)])
+    with pytest.raises(MultiPartException, match=r"^Part exceeded maximum size of 2KB\.$"):
+        await MultiPartParser(mp_headers(), agen(chunked(body, 100)), max_part_size=2048).parse()
+
+    # Files have no part-size limit.
+    body = multipart_body([("f", ("f.bin", b"y" * 5000, None))])
+    form = await MultiPartParser(mp_headers(), agen([body]), max_part_size=2048).parse()
+    assert form["f"].size == 5000  # type: ignore[union-attr]
+    await form.close()
+
+
+def test_multipart_class_attributes() -> None:
+    assert MultiPartParser.spool_max_size == 1024 * 1024
+    assert MultiPartParser.max_part_size == 1024 * 1024
+    parser = MultiPartParser(mp_headers(), agen([]), max_part_size=10)
+    assert parser.max_part_size == 10
+
+
+@pytest.mark.anyio
+async def test_multipart_disconnect_mid_upload_closes_files() -> None:
+    body = multipart_body([("f", ("f.bin", b"z" * 300_000, None)), ("g", ("g.bin", b"q" * 10, None))])
+    request = make_request(chunked(body[: len(body) - 25], 65536), f"multipart/form-data; boundary={BOUNDARY}", disconnect=True)
+    created: list[UploadFile] = []
+    original = UploadFile.__init__
+
+    def spy(self: UploadFile, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        created.append(self)
+
+    UploadFile.__init__ = spy  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ClientDisconnect):
+            await request.form()
+    finally:
+        UploadFile.__init__ = original  # type: ignore[method-assign]
+    assert len(created) == 2
+    assert all(upload.file.closed for upload in created)
+
+
+@pytest.mark.anyio
+async def test_hostile_headers_parse_in_linear_time() -> None:
+    # Quadratic parsers take minutes on these; lyre's tokenizer is linear.
+    nasty = 'multipart/form-data; boundary=abc; x="' + ";" * 200_000
+    parser = MultiPartParser(Headers({"content-type": nasty}), agen([b"--abc--\r\n"]))
+    form = await parser.parse()
+    assert len(form) == 0
+    assert formparsers._parse_options('a; b="' + '\\";' * 100_000)[0] == "a"
+
+
+def test_parse_options() -> None:
+    parse = formparsers._parse_options
+    assert parse("Form-Data") == ("form-data", {})
+    assert parse('form-data; Name="a b"; filename="x\\"y.txt"') == ("form-data", {"name": "a b", "filename": 'x"y.txt'})
+    assert parse("multipart/form-data; boundary=abc ; charset=utf-8") == (
+        "multipart/form-data",
+        {"boundary": "abc", "charset": "utf-8"},
+    )
+    assert parse('form-data; name="a;b"; filename*=utf-8\'\'x') == ("form-data", {"name": "a;b"})
+    assert parse("form-data; name") == ("form-data", {"name": ""})
+
+
+def test_parse_options_header_reexported() -> None:
+    from python_multipart.multipart import parse_options_header
+
+    assert formparsers.parse_options_header is parse_options_header
+    with pytest.raises(AttributeError):
+        formparsers.does_not_exist  # noqa: B018
+
+
+def test_form_message_deprecated() -> None:
+    with pytest.warns(StarletteDeprecationWarning, match="`FormMessage` is deprecated and will be removed in a future version."):
+        assert FormMessage(1) is FormMessage.FIELD_START
+    assert FormMessage.END.value == 5
+    assert [m.name for m in FormMessage] == ["FIELD_START", "FIELD_NAME", "FIELD_DATA", "FIELD_END", "END"]
+
+
+def test_multipart_part_dataclass() -> None:
+    part = MultipartPart()
+    assert part == MultipartPart(None, "", bytearray(), None, [])
+    assert part.data is not MultipartPart().data
+    assert "MultipartPart(" in repr(part)
+    with pytest.raises(TypeError):
+        hash(part)
+
+
+def test_multipart_exception() -> None:
+    exc = MultiPartException("boom")
+    assert exc.message == "boom"
+    assert str(exc) == "boom"
+    assert isinstance(exc, Exception)
+
+
+# request.form() ---------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_request_form_errors_are_400_http_exceptions() -> None:
+    request = make_request([b"a=1&b=2"], "application/x-www-form-urlencoded")
+    with pytest.raises(HTTPException) as info:
+        await request.form(max_fields=1)
+    exc = info.value
+    assert exc.status_code == 400
+    assert exc.detail == "Too many fields. Maximum number of fields is 1."
+    assert isinstance(exc, MultiPartException)
+    assert isinstance(exc, MalformedFormError)
+
+
+@pytest.mark.anyio
+async def test_request_form_content_type_dispatch_case_insensitive() -> None:
+    request = make_request([multipart_body([("a", "1")])], f"Multipart/Form-Data ; boundary={BOUNDARY}")
+    assert (await request.form())["a"] == "1"
+    request = make_request([b"x=1"], "APPLICATION/X-WWW-FORM-URLENCODED; charset=utf-8")
+    assert (await request.form())["x"] == "1"
+    request = make_request([b"x=1"], "text/plain")
+    assert await request.form() == FormData()
+
+
+@pytest.mark.anyio
+async def test_request_form_async_with_closes_files() -> None:
+    body = multipart_body([("f", ("a.txt", b"hello", "text/plain"))])
+    request = make_request([body], f"multipart/form-data; boundary={BOUNDARY}")
+    async with request.form() as form:
+        upload = form["f"]
+        assert isinstance(upload, UploadFile)
+        assert await upload.read() == b"hello"
+        assert not upload.file.closed
+    assert upload.file.closed
+
+
+@pytest.mark.anyio
+async def test_request_close_closes_form_files() -> None:
+    body = multipart_body([("f", ("a.txt", b"hello", "text/plain"))])
+    request = make_request([body], f"multipart/form-data; boundary={BOUNDARY}")
+    form = await request.form()
+    await request.close()
+    assert form["f"].file.closed  # type: ignore[union-attr]
+    await Request({"type": "http"}).close()  # no form: nothing to do
+
+
+@pytest.mark.anyio
+async def test_missing_python_multipart(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(formparsers, "_multipart", None)
+    monkeypatch.setitem(sys.modules, "python_multipart", None)
+    request = make_request([b"a=1"], "application/x-www-form-urlencoded")
+    with pytest.raises(AssertionError, match="The `python-multipart` library must be installed to use form parsing.") as info:
+        await request.form()
+    assert isinstance(info.value, ImportError)
+    assert "lyre[full]" in str(info.value)
