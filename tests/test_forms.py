@@ -14,9 +14,9 @@ from lyre.exceptions import HTTPException, StarletteDeprecationWarning
 from lyre.formparsers import (
     FormMessage,
     FormParser,
-    MultipartPart,
     MultiPartException,
     MultiPartParser,
+    MultipartPart,
 )
 from lyre.requests import ClientDisconnect, MalformedFormError, Request
 from lyre.types import Message
