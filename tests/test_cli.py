@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -466,5 +467,7 @@ def test_lyre_run_serves_over_http(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             output, _ = proc.communicate()
-    assert proc.returncode == 0, output
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status reports the signal
+    assert proc.returncode in (0, -signal.SIGTERM), output
+    assert "Application shutdown complete" in output
     assert f"Uvicorn running on http://127.0.0.1:{port}" in output
