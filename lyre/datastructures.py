@@ -38,7 +38,7 @@ from collections.abc import (
     ValuesView,
 )
 from operator import itemgetter
-from typing import Any, BinaryIO, Literal, NamedTuple, TypeVar, cast, overload
+from typing import Any, BinaryIO, ClassVar, Literal, NamedTuple, TypeVar, cast, overload
 from urllib.parse import SplitResult, quote_plus, unquote, urlsplit
 
 from lyre._utils import parse_host_header
@@ -216,11 +216,17 @@ def _parse_query(qs: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _quote(text: str) -> str:
+    """``quote_plus(text)`` that percent-encodes lone surrogates instead of raising."""
+    # PERF: plain alphanumeric pieces (the vast majority) need no quoting at all.
+    if text.isascii() and text.isalnum():
+        return text
+    return quote_plus(text, errors="surrogatepass")
+
+
 def _urlencode(pairs: Iterable[tuple[str, str]]) -> str:
-    """``urlencode(pairs)`` for ``str`` pairs (``quote_plus``), tolerating lone surrogates."""
-    return "&".join(
-        f"{quote_plus(k, errors='surrogatepass')}={quote_plus(v, errors='surrogatepass')}" for k, v in pairs
-    )
+    """``urlencode(pairs)`` for ``str`` pairs (spaces as ``+``)."""
+    return "&".join([f"{_quote(k)}={_quote(v)}" for k, v in pairs])
 
 
 def _percent_encode_errors(exc: UnicodeError) -> tuple[str, int]:
@@ -240,16 +246,18 @@ codecs.register_error("lyre.percentencode", _percent_encode_errors)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _PATH_ESCAPES = str.maketrans({"?": "%3F", "#": "%23", "\\": "%5C"})
-_has_path_special = re.compile(r"[?#\\]").search
 _has_split_hazard = re.compile(r"[\t\r\n#]").search  # what urlsplit strips or splits on
 _has_url_special = re.compile(r"[\t\r\n?#]").search
 
+_Pieces = tuple[str, str, str, str]  # scheme, netloc, path, query of a URL built from a scope
 
-def _url_from_scope(scope: Scope) -> tuple[str, SplitResult | None]:
-    """The URL the client asked for, and its ``SplitResult`` when it can be built without parsing."""
+
+def _url_from_scope(scope: Scope) -> tuple[str, _Pieces | None]:
+    """The URL the client asked for, plus its pieces when they are what ``urlsplit`` would find."""
     scheme: str = scope.get("scheme", "http")
     path: str = scope["path"]
-    if _has_path_special(path):
+    # PERF: plain ``in`` tests beat a regex call on short paths; translate only when needed.
+    if "?" in path or "#" in path or "\\" in path:
         path = path.translate(_PATH_ESCAPES)
     qs: bytes = scope.get("query_string", b"")
     if qs:
@@ -272,10 +280,8 @@ def _url_from_scope(scope: Scope) -> tuple[str, SplitResult | None]:
         if path and path[0] != "/":
             path = "/" + path
         url = f"{scheme}://{host_header}{path}?{query}" if query else f"{scheme}://{host_header}{path}"
-        if scheme in _DEFAULT_PORTS and not _has_split_hazard(path) and not _has_split_hazard(query):
-            # PERF: the pieces are exactly what urlsplit(url) would report; skip the re-parse.
-            # tuple.__new__ avoids namedtuple's Python-level __new__.
-            return url, tuple.__new__(SplitResult, (scheme, host_header, path, query, ""))
+        if scheme in _DEFAULT_PORTS:
+            return url, (scheme, host_header, path, query)
         return url, None
 
     server = scope.get("server")
@@ -305,7 +311,8 @@ class URL:
     __slots__ = ("_components", "_url")
 
     _url: str
-    _components: SplitResult | None
+    # The cached SplitResult; or, for URL(scope=...), the pieces it was built from (not yet checked).
+    _components: SplitResult | _Pieces | None
 
     def __init__(self, url: str = "", scope: Scope | None = None, **components: Any) -> None:
         if scope is not None:
@@ -323,9 +330,17 @@ class URL:
     def components(self) -> SplitResult:
         """The ``urlsplit`` result (cached)."""
         c = self._components
-        if c is None:
-            c = self._components = urlsplit(self._url)
-        return c
+        if type(c) is SplitResult:
+            return c
+        if c is not None and not _has_split_hazard(c[2]) and not _has_split_hazard(c[3]):
+            # PERF: for a URL built from a scope whose path and query hold nothing urlsplit strips
+            # or splits on, the pieces are exactly what urlsplit would report: skip the re-parse.
+            # tuple.__new__ avoids namedtuple's Python-level __new__.
+            result: SplitResult = tuple.__new__(SplitResult, (*c, ""))
+        else:
+            result = urlsplit(self._url)
+        self._components = result
+        return result
 
     @property
     def scheme(self) -> str:
@@ -634,9 +649,10 @@ class QueryParams(ImmutableMultiDict[str, str]):
         if args:
             value = args[0]
             if isinstance(value, bytes):
-                value = value.decode("latin-1")
+                # PERF: an empty query string (the common case) needs no decoding or parsing.
+                value = value.decode("latin-1") if value else ""
             if isinstance(value, str):
-                pairs = _parse_query(value)
+                pairs = _parse_query(value) if value else []
             else:
                 pairs = [(str(k), str(v)) for k, v in _pairs_of(value)]
         else:
@@ -746,22 +762,27 @@ class FormData(ImmutableMultiDict[str, UploadFile | str]):
 # Headers
 # --------------------------------------------------------------------------------------------------
 
+# str -> lower-cased latin-1 bytes, for names free of CR/LF/NUL only (so a cache hit is also a
+# validity proof when encoding).  Bounded: past the limit names are just not memoised.
 _KEY_CACHE: dict[str, bytes] = {}
 _KEY_CACHE_MAX = 1024
-_has_header_ctl = re.compile(r"[\r\n\x00]").search
+
+
+def _has_ctl(text: str) -> bool:
+    # PERF: three C-level substring scans are faster than a regex call on short header text.
+    return "\r" in text or "\n" in text or "\0" in text
 
 
 def _header_key(key: str) -> bytes:
     """``key.lower().encode("latin-1")``, memoised (header names repeat across requests)."""
     encoded = key.lower().encode("latin-1")
-    if len(_KEY_CACHE) < _KEY_CACHE_MAX:
+    if len(_KEY_CACHE) < _KEY_CACHE_MAX and not _has_ctl(key):
         _KEY_CACHE[key] = encoded
     return encoded
 
 
 def _lookup_key(key: Any) -> bytes | None:
     """The raw name to look for, or ``None`` when ``key`` cannot be present (not a latin-1 str)."""
-    # PERF: a dict hit replaces lower() + encode() on the hot path.
     encoded = _KEY_CACHE.get(key) if type(key) is str else None
     if encoded is None:
         if not isinstance(key, str):
@@ -773,11 +794,20 @@ def _lookup_key(key: Any) -> bytes | None:
     return encoded
 
 
+def _bad_header(key: str) -> ValueError:
+    return ValueError(f"Header {key!r} has a name or value containing CR, LF or NUL, which is not allowed")
+
+
 def _encode_header(key: str, value: str) -> tuple[bytes, bytes]:
     """Encode one header for the wire, refusing CR, LF and NUL (header injection)."""
-    if _has_header_ctl(key) or _has_header_ctl(value):
-        raise ValueError(f"Header {key!r} has a name or value containing CR, LF or NUL, which is not allowed")
-    return _header_key(key), value.encode("latin-1")
+    name = _KEY_CACHE.get(key)
+    if name is None:
+        if _has_ctl(key):
+            raise _bad_header(key)
+        name = _header_key(key)
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise _bad_header(key)
+    return name, value.encode("latin-1")
 
 
 class Headers(Mapping[str, str]):
@@ -790,6 +820,8 @@ class Headers(Mapping[str, str]):
     __slots__ = ("_list",)
 
     _list: list[tuple[bytes, bytes]]
+    #: ``scope=`` form: copy ``scope["headers"]`` even when it is already a list (MutableHeaders).
+    _copy_scope_headers: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -806,8 +838,8 @@ class Headers(Mapping[str, str]):
             self._list = raw
         elif scope is not None:
             found = scope.get("headers")
-            if type(found) is not list:
-                # ASGI allows any iterable; make it a list once and share it with the scope.
+            if type(found) is not list or self._copy_scope_headers:
+                # ASGI allows any iterable (or none): make it a list and share it with the scope.
                 found = scope["headers"] = [] if found is None else list(found)
             self._list = found
         else:
@@ -899,17 +931,7 @@ class MutableHeaders(Headers):
 
     __slots__ = ()
 
-    def __init__(
-        self,
-        headers: Mapping[str, str] | None = None,
-        raw: list[tuple[bytes, bytes]] | None = None,
-        scope: MutableMapping[str, Any] | None = None,
-    ) -> None:
-        if scope is not None and headers is None and raw is None:
-            found = scope.get("headers")
-            self._list = scope["headers"] = [] if found is None else list(found)
-        else:
-            super().__init__(headers, raw, scope)
+    _copy_scope_headers = True
 
     @property
     def raw(self) -> list[tuple[bytes, bytes]]:
