@@ -87,10 +87,10 @@ class Lyre:
         assert max_body_size is None or max_body_size >= 0, "max_body_size must be a non-negative integer"
         self.debug = debug
         self.state = State()
-        with warnings.catch_warnings():
-            # Already warned above, at the user's call site.
-            warnings.simplefilter("ignore", StarletteDeprecationWarning)
-            self.router = Router(routes, lifespan=lifespan, on_startup=on_startup, on_shutdown=on_shutdown)
+        self.router = Router(routes, lifespan=lifespan)
+        # Already warned above, at the user's call site.
+        self.router.on_startup.extend(on_startup or ())
+        self.router.on_shutdown.extend(on_shutdown or ())
         self.max_body_size = max_body_size
         self.exception_handlers: dict[Any, ExceptionHandler] = (
             {} if exception_handlers is None else dict(exception_handlers)
