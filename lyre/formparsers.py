@@ -32,6 +32,7 @@ import codecs
 import enum
 import re
 import warnings
+import weakref
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from tempfile import SpooledTemporaryFile
@@ -399,6 +400,9 @@ class MultiPartParser:
                 filename=self._decode(filename.encode("latin-1")),
                 headers=Headers(raw=part.item_headers),
             )
+            # Safety net: the temp file is closed when its UploadFile is garbage collected, so a
+            # form nobody closed leaks neither a file descriptor nor a ResourceWarning.
+            weakref.finalize(upload, spooled.close)
             self._files_to_close_on_error.append(upload)
             part.file = upload
             self.items.append((part.field_name, upload))
