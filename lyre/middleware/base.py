@@ -1,0 +1,468 @@
+"""``BaseHTTPMiddleware``: ``dispatch(request, call_next)`` middleware without a task per request.
+
+How ``call_next`` works (lyre design, same observable contract as Starlette):
+
+* The downstream app runs **in the caller's task**, as a coroutine that this module steps by hand
+  (``_Exchange._step``): every value the app yields to the event loop is passed straight through, so
+  it runs exactly as if awaited. When the app calls ``send``, its coroutine *pauses* (it yields a
+  private marker that never reaches the event loop) and ``call_next`` returns the response to
+  ``dispatch``. The response's body is pulled by resuming the app chunk by chunk, so streaming keeps
+  bounded memory and the app's background tasks run only after the whole response went out.
+  No task group, task, memory stream or lock is created on this path.
+* Because dispatch and the app share one task, context variables set in ``dispatch`` before
+  ``call_next`` are visible in the endpoint, **and** values the endpoint sets are visible in
+  ``dispatch`` afterwards (lyre decision: Starlette runs the app in a separate task, which hides the
+  latter).
+* When the app sends from another task (a ``StreamingResponse`` below ASGI 2.4 streams from a child
+  task while its own task waits in ``receive()`` for a disconnect), the exchange falls back to a
+  hand-off: the waiting ``receive()`` parks the app, and messages from the other task wake the
+  consumer through a cancel scope. Still no extra task is spawned by lyre.
+* A body read in ``dispatch`` stays readable downstream: ``Request.body()`` caches it in the scope,
+  and a raw ``receive()`` downstream gets it replayed as one ``http.request`` message.
+* A client disconnect never surfaces as an error in the server log: ``ClientDisconnect`` escaping
+  ``dispatch`` (or raised while sending the response) ends the request quietly.
+
+Limitation: a cancel scope opened in ``dispatch`` around ``call_next`` and closed after it (for
+example ``with anyio.fail_after(5): response = await call_next(request)``) works as long as the app
+has no cancel scope of its own open at the moment it sends its response start/body; lyre's own
+responses satisfy this except ``StreamingResponse``/``FileResponse`` under ASGI < 2.4 servers.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Generator, MutableMapping
+from typing import Any, TypeVar
+
+import anyio
+
+from lyre._utils import create_collapsing_task_group
+from lyre.requests import ClientDisconnect, Request
+from lyre.responses import Response
+from lyre.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "AsyncContentStream",
+    "BaseHTTPMiddleware",
+    "BodyStreamGenerator",
+    "DispatchFunction",
+    "RequestResponseEndpoint",
+    "create_collapsing_task_group",
+]
+
+RequestResponseEndpoint = Callable[[Request], Awaitable[Response]]
+DispatchFunction = Callable[[Request, RequestResponseEndpoint], Awaitable[Response]]
+BodyStreamGenerator = AsyncGenerator[bytes | MutableMapping[str, Any], None]
+AsyncContentStream = AsyncIterable[str | bytes | memoryview | MutableMapping[str, Any]]
+T = TypeVar("T")
+
+# Scope key under which ``Request.body()`` caches the body (owned by lyre.requests).
+_BODY_KEY = "lyre.body"
+
+# States of the downstream app coroutine.
+_IDLE = 0  # created, or paused after a ``send``: resume it with ``None``
+_PARKED = 1  # paused inside ``receive()`` waiting for a disconnect: resume it with a message
+_DONE = 2  # returned or raised
+
+_DISCONNECT: Message = {"type": "http.disconnect"}
+
+
+class _Discarded(BaseException):
+    """Thrown into the downstream app to stop it once its response is no longer wanted.
+
+    A ``BaseException`` so that ``except Exception`` handlers in the app do not turn it into a 500.
+    """
+
+
+def _is_discarded(exc: BaseException) -> bool:
+    if isinstance(exc, _Discarded):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        rest = exc.split(_Discarded)[1]
+        return rest is None
+    return False
+
+
+async def _await(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+class _Exchange:
+    """One request through a ``BaseHTTPMiddleware``: drives the downstream app for ``call_next``."""
+
+    # PERF: rarely-changed per-request flags are class attributes until first assignment, so
+    # creating an exchange costs a handful of stores.
+    coro: Any = None
+    state = _IDLE
+    stepping = False
+    error: BaseException | None = None
+    error_reported = False
+    body_done = False
+    dispatch_read = False
+    replayed = False
+    disconnected = False
+    complete = False
+    discard = False
+    debug: list[Message] | None = None
+    waker: anyio.CancelScope | None = None
+    drained: anyio.Event | None = None
+    deliver: Message | None = None
+
+    def __init__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        self.app = app
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self.pending: list[Message] = []
+
+    # -- driving the app coroutine ----------------------------------------------------------------
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        # The pause point inside the app: the marker is the exchange itself, which ``_step``
+        # recognises (a nested exchange's marker is passed on to the stepper that owns it).
+        return (yield self)
+
+    @types.coroutine
+    def _step(self, value: Any = None, exc: BaseException | None = None) -> Generator[Any, Any, None]:
+        """Run the app until it pauses in ``send``/``receive`` or finishes."""
+        coro = self.coro
+        while True:
+            self.stepping = True
+            try:
+                if exc is None:
+                    signal = coro.send(value)
+                else:
+                    signal = coro.throw(exc)
+            except StopIteration:
+                self.state = _DONE
+                return
+            except BaseException as error:
+                self.state = _DONE
+                self.error = error
+                return
+            finally:
+                self.stepping = False
+            if signal is self:
+                return
+            # PERF: anything else is for the event loop (or an outer exchange): pass it through.
+            try:
+                value = yield signal
+                exc = None
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as error:
+                value = None
+                exc = error
+
+    async def next_message(self) -> Message | None:
+        """The next message the app sent, resuming it as needed; ``None`` once it has finished."""
+        pending = self.pending
+        drained = self.drained
+        if drained is not None and not pending:
+            # The previous message was handled: release a sender waiting in another task.
+            self.drained = None
+            drained.set()
+        while True:
+            if pending:
+                return pending.pop(0)
+            state = self.state
+            if state == _DONE:
+                return None
+            if state == _IDLE:
+                await self._step()
+            else:
+                await self._wait_parked()
+
+    async def _wait_parked(self) -> None:
+        """The app waits in ``receive()``; serve it, or wake up when another task sends."""
+        scope = anyio.CancelScope()
+        self.waker = scope
+        try:
+            with scope:
+                message = await self.receive()
+        except BaseException as exc:
+            self.waker = None
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                # Most likely the app's own cancel scope (e.g. its task group): let the app see it.
+                self.state = _IDLE
+                await self._step(None, exc)
+                return
+            raise
+        self.waker = None
+        if scope.cancelled_caught:
+            return
+        self._track(message)
+        self.state = _IDLE
+        await self._step(message)
+
+    def _track(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.request":
+            if not message.get("more_body", False):
+                self.body_done = True
+        elif kind == "http.disconnect":
+            self.disconnected = True
+
+    def _release(self) -> None:
+        self.pending.clear()
+        drained = self.drained
+        if drained is not None:
+            self.drained = None
+            drained.set()
+
+    async def finish(self) -> None:
+        """After the response went out: let the app run to its end (background tasks)."""
+        self.discard = True
+        self._release()
+        while self.state != _DONE:
+            if self.state == _PARKED:
+                self.state = _IDLE
+                await self._step(_DISCONNECT)
+            else:
+                await self._step()
+        error = self.error
+        if error is not None and not self.error_reported and not _is_discarded(error):
+            self.error_reported = True
+            raise error
+
+    async def abort(self, exc: BaseException) -> BaseException | None:
+        """Stop the app after ``exc`` interrupted dispatch; returns the exception to raise (if any)."""
+        self.discard = True
+        self._release()
+        cancelled = anyio.get_cancelled_exc_class()
+        is_cancel = isinstance(exc, cancelled)
+        self.state = _IDLE
+        await self._step(None, exc if is_cancel else _Discarded())
+        while self.state != _DONE:
+            if self.state == _PARKED:
+                self.state = _IDLE
+                await self._step(_DISCONNECT)
+            else:
+                await self._step()
+        error = self.error
+        if is_cancel and (error is None or _is_discarded(error)):
+            # The app's own cancel scope absorbed the cancellation: it was meant for the app.
+            return None
+        if is_cancel and error is not None and not isinstance(error, cancelled):
+            self.error_reported = True
+            return error
+        return exc
+
+    # -- the receive/send pair given to the app ---------------------------------------------------
+
+    async def app_receive(self) -> Message:
+        if self.complete:
+            return _DISCONNECT
+        if self.body_done:
+            if self.dispatch_read and not self.replayed:
+                # dispatch read the body: hand it on (cached by Request.body(), or gone if streamed).
+                self.replayed = True
+                body = self.scope.get(_BODY_KEY, b"")
+                return {"type": "http.request", "body": body, "more_body": False}
+            if self.disconnected:
+                return _DISCONNECT
+            if self.stepping:
+                # Waiting for a disconnect while the response is produced: park the app here so the
+                # consumer can run; it resumes the app with the next message from the client.
+                self.state = _PARKED
+                message: Message = await self
+                return message
+        message = await self.receive()
+        self._track(message)
+        return message
+
+    async def app_send(self, message: Message) -> None:
+        kind = message["type"]
+        if self.discard:
+            if kind == "http.response.body" and message.get("more_body", False):
+                raise _Discarded()
+            return
+        if kind == "http.response.early_hint":
+            await self.send(message)
+            return
+        if kind == "http.response.debug":
+            if self.debug is None:
+                self.debug = []
+            self.debug.append(message)
+            return
+        self.pending.append(message)
+        if self.stepping:
+            self.state = _IDLE
+            await self
+            return
+        # Sent from another task (the app spawned it): wake the consumer, wait until it took it.
+        waker = self.waker
+        if waker is not None:
+            waker.cancel()
+        if self.state == _PARKED:
+            drained = self.drained
+            if drained is None:
+                drained = self.drained = anyio.Event()
+            await drained.wait()
+
+    async def dispatch_receive(self) -> Message:
+        """``receive`` for the ``Request`` given to ``dispatch`` (tracks what it consumed)."""
+        message = await self.receive()
+        kind = message["type"]
+        if kind == "http.request":
+            self.dispatch_read = True
+            if not message.get("more_body", False):
+                self.body_done = True
+        elif kind == "http.disconnect":
+            self.disconnected = True
+        return message
+
+    async def call_next(self, request: Request) -> Response:
+        if self.coro is not None:
+            raise RuntimeError("call_next() may only be called once per request.")
+        coro = self.app(self.scope, self.app_receive, self.app_send)
+        if type(coro) is not types.CoroutineType:
+            coro = _await(coro)
+        self.coro = coro
+        message = await self.next_message()
+        if message is None:
+            error = self.error
+            if error is not None:
+                self.error_reported = True
+                raise error
+            if self.disconnected:
+                raise ClientDisconnect()
+            raise RuntimeError("No response returned.")
+        if message["type"] != "http.response.start":
+            raise RuntimeError(f"Expected 'http.response.start' from the app, got {message['type']!r}.")
+        return _StreamingResponse(self, message)
+
+
+class _StreamingResponse(Response):
+    """What ``call_next`` returns: the app's response, its body still to be pulled from the app."""
+
+    media_type = None
+    background = None
+
+    def __init__(self, exchange: _Exchange, start: Message) -> None:
+        self.status_code: int = start["status"]
+        headers = start.get("headers")
+        if headers is None:
+            headers = []
+        elif type(headers) is not list:
+            headers = [(bytes(k), bytes(v)) for k, v in headers]
+        self.raw_headers = headers
+        self._exchange = exchange
+        self._start = start
+        self._iterator: AsyncIterable[Any] | None = None
+
+    @property
+    def body_iterator(self) -> AsyncIterable[Any]:
+        """The body chunks (``bytes``) and non-body messages (dicts) as the app produces them."""
+        if self._iterator is None:
+            self._iterator = self._iterate()
+        return self._iterator
+
+    @body_iterator.setter
+    def body_iterator(self, value: AsyncIterable[Any]) -> None:
+        self._iterator = value
+
+    async def _iterate(self) -> AsyncGenerator[bytes | MutableMapping[str, Any], None]:
+        exchange = self._exchange
+        trailers = self._start.get("trailers", False)
+        while True:
+            message = await exchange.next_message()
+            if message is None:
+                return
+            kind = message["type"]
+            if kind == "http.response.body":
+                body = message.get("body", b"")
+                if body:
+                    yield body
+                if not message.get("more_body", False) and not trailers:
+                    return
+            else:
+                yield message
+                if kind == "http.response.pathsend":
+                    return
+                if kind == "http.response.trailers" and not message.get("more_trailers", False):
+                    return
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exchange = self._exchange
+        start = self._start
+        start["status"] = self.status_code
+        start["headers"] = self.raw_headers
+        try:
+            if exchange.debug:
+                for debug in exchange.debug:
+                    await send(debug)
+            await send(start)
+            iterator = self._iterator
+            if iterator is None:
+                # PERF: forward the app's own messages (no generator, no new dicts).
+                trailers = start.get("trailers", False)
+                while True:
+                    message = await exchange.next_message()
+                    if message is None:
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                        break
+                    await send(message)
+                    kind = message["type"]
+                    if kind == "http.response.body":
+                        if not message.get("more_body", False) and not trailers:
+                            break
+                    elif kind == "http.response.pathsend":
+                        break
+                    elif kind == "http.response.trailers" and not message.get("more_trailers", False):
+                        break
+            else:
+                charset = self.charset
+                async for chunk in iterator:
+                    if isinstance(chunk, str):
+                        chunk = chunk.encode(charset)
+                    if isinstance(chunk, bytes | memoryview):
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    else:
+                        await send(chunk)
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            # ASGI >= 2.4 servers raise OSError from send() when the client has gone away.
+            exchange.disconnected = True
+            raise ClientDisconnect() from None
+        if self.background is not None:
+            await self.background()
+
+
+class BaseHTTPMiddleware:
+    """Subclass and implement ``dispatch(request, call_next)``, or pass ``dispatch=``."""
+
+    def __init__(self, app: ASGIApp, dispatch: DispatchFunction | None = None) -> None:
+        self.app = app
+        self.dispatch_func = self.dispatch if dispatch is None else dispatch
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        exchange = _Exchange(self.app, scope, receive, send)
+        failure: BaseException | None = None
+        try:
+            request = Request(scope, receive=exchange.dispatch_receive)
+            response = await self.dispatch_func(request, exchange.call_next)
+            await response(scope, exchange.dispatch_receive, send)
+        except BaseException as exc:
+            if exchange.coro is None or exchange.state == _DONE:
+                if isinstance(exc, ClientDisconnect):
+                    return  # lyre: the client is gone; nothing to answer, nothing worth a traceback.
+                raise
+            failure = exc
+        if failure is not None:
+            # dispatch (or sending its response) failed while the app was paused: stop the app.
+            outcome = await exchange.abort(failure)
+            failure = None
+            if outcome is None or isinstance(outcome, ClientDisconnect):
+                return
+            raise outcome
+        exchange.complete = True
+        if exchange.coro is not None:
+            await exchange.finish()
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        raise NotImplementedError()  # pragma: no cover
