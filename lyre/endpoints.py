@@ -1,0 +1,167 @@
+"""Class-based endpoints: ``HTTPEndpoint`` (one method per HTTP verb) and ``WebSocketEndpoint``.
+
+Both are ASGI apps in the "ASGI 2 style": ``Cls(scope, receive, send)`` builds an instance and
+awaiting the instance runs it, so routes treat the classes themselves as ASGI apps.
+"""
+
+from __future__ import annotations
+
+import json
+import weakref
+from collections.abc import Generator
+from typing import Any, Literal
+
+from lyre import status
+from lyre._utils import is_async_callable
+from lyre.concurrency import run_in_threadpool
+from lyre.exceptions import HTTPException
+from lyre.requests import Request
+from lyre.responses import PlainTextResponse, Response
+from lyre.types import Message, Receive, Scope, Send
+from lyre.websockets import WebSocket
+
+__all__ = [
+    "HTTPEndpoint",
+    "HTTPException",
+    "Message",
+    "PlainTextResponse",
+    "Receive",
+    "Request",
+    "Response",
+    "Scope",
+    "Send",
+    "WebSocket",
+    "WebSocketEndpoint",
+    "is_async_callable",
+    "run_in_threadpool",
+    "status",
+]
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY")
+_ALLOWED_CACHE: weakref.WeakKeyDictionary[type, list[str]] = weakref.WeakKeyDictionary()
+
+
+class HTTPEndpoint:
+    """Dispatches each request to the method named after its HTTP verb (``get``, ``post``, ...).
+
+    Handlers may be async (awaited) or sync (run in the thread pool); they receive the request
+    and return a response. ``HEAD`` falls back to ``get``. Other verbs answer 405 with ``Allow``.
+    """
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        # PERF: the allowed methods depend only on the class unless the instance already carries
+        # attributes (a subclass __init__ that set some before calling ours), so cache per class.
+        cls = type(self)
+        allowed = None if self.__dict__ else _ALLOWED_CACHE.get(cls)
+        if allowed is None:
+            allowed = [
+                method
+                for method in _METHODS
+                if getattr(self, method.lower(), None) is not None
+                or (method == "HEAD" and getattr(self, "get", None) is not None)
+            ]
+            if not self.__dict__:
+                _ALLOWED_CACHE[cls] = allowed
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        self._allowed_methods = allowed
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.dispatch().__await__()
+
+    async def dispatch(self) -> None:
+        request = Request(self.scope, receive=self.receive, send=self.send)
+        method = request.method
+        if method in self._allowed_methods:
+            name = "get" if method == "HEAD" and getattr(self, "head", None) is None else method.lower()
+            handler: Any = getattr(self, name)
+        else:
+            handler = self.method_not_allowed
+        if is_async_callable(handler):
+            response = await handler(request)
+        else:
+            response = await run_in_threadpool(handler, request)
+        await response(self.scope, self.receive, self.send)
+
+    async def method_not_allowed(self, request: Request) -> Response:
+        """405: an ``HTTPException`` inside an app (so its handlers apply), else a plain response."""
+        headers = {"Allow": ", ".join(self._allowed_methods)}
+        if "app" in self.scope:
+            raise HTTPException(status_code=405, headers=headers)
+        return PlainTextResponse("Method Not Allowed", status_code=405, headers=headers)
+
+
+class WebSocketEndpoint:
+    """A WebSocket session driven by hooks: ``on_connect``, ``on_receive``, ``on_disconnect``.
+
+    ``encoding`` (``"text"``, ``"bytes"``, ``"json"`` or ``None``) decides what ``on_receive`` gets;
+    a message of the wrong kind closes the socket with 1003.
+    """
+
+    encoding: Literal["text", "bytes", "json"] | None = None
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "websocket"
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return self.dispatch().__await__()
+
+    async def dispatch(self) -> None:
+        websocket = WebSocket(self.scope, receive=self.receive, send=self.send)
+        await self.on_connect(websocket)
+        close_code = status.WS_1000_NORMAL_CLOSURE
+        try:
+            while True:
+                message = await websocket.receive()
+                if message["type"] == "websocket.receive":
+                    data = await self.decode(websocket, message)
+                    await self.on_receive(websocket, data)
+                elif message["type"] == "websocket.disconnect":
+                    close_code = int(message.get("code") or status.WS_1000_NORMAL_CLOSURE)
+                    break
+        except Exception:
+            close_code = status.WS_1011_INTERNAL_ERROR
+            raise
+        finally:
+            await self.on_disconnect(websocket, close_code)
+
+    async def decode(self, websocket: WebSocket, message: Message) -> Any:
+        encoding = self.encoding
+        if encoding == "text":
+            if message.get("text") is None:
+                await websocket.close(code=status.WS_1003_UNSUPPORTED_DATA)
+                raise RuntimeError("Expected text websocket messages, but got bytes")
+            return message["text"]
+        if encoding == "bytes":
+            if message.get("bytes") is None:
+                await websocket.close(code=status.WS_1003_UNSUPPORTED_DATA)
+                raise RuntimeError("Expected bytes websocket messages, but got text")
+            return message["bytes"]
+        if encoding == "json":
+            text = message.get("text")
+            try:
+                if text is None:
+                    text = message["bytes"].decode("utf-8")
+                return json.loads(text)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                # lyre decision: bytes that are not UTF-8 are malformed JSON too (1003, not a crash).
+                await websocket.close(code=status.WS_1003_UNSUPPORTED_DATA)
+                raise RuntimeError("Malformed JSON data received.")
+        assert encoding is None, f"Unsupported 'encoding' attribute {encoding}"
+        text = message.get("text")
+        return text if text is not None else message.get("bytes")
+
+    async def on_connect(self, websocket: WebSocket) -> None:
+        """Called once the connection opens; the default accepts it."""
+        await websocket.accept()
+
+    async def on_receive(self, websocket: WebSocket, data: Any) -> None:
+        """Called for every message, already decoded according to ``encoding``."""
+
+    async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
+        """Called once when the session ends (client disconnect, or an error with code 1011)."""
