@@ -1,0 +1,344 @@
+"""End-to-end mode: every app under uvicorn (httptools + uvloop, one worker) on 127.0.0.1, loaded by wrk.
+
+    python bench/e2e.py [--duration 5] [--reps 3] [--connections 64] [--scenarios plaintext,json,path]
+    python bench/run.py --e2e ...      # the same
+
+Each (framework, scenario) server is started once on a free loopback port (pinned to one CPU with
+``taskset`` when available; wrk is pinned to the other), checked for a correct response, warmed up,
+then measured ``--reps`` times, frameworks interleaved within each repetition. Requests/s and p99
+latency are the medians over the repetitions. Only 127.0.0.1 is ever contacted; every load run is
+bounded by ``--duration``. Without ``wrk`` on PATH, a small asyncio keep-alive load generator in
+this file is used instead (slower: it measures lower absolute numbers, ratios stay meaningful).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness  # noqa: E402
+from bench.harness import FRAMEWORKS, Result, Scenario  # noqa: E402
+
+RESULTS = harness.BENCH_DIR / "results"
+HOST = "127.0.0.1"  # the only address this benchmark ever talks to
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def pin(cpu: int) -> list[str]:
+    if shutil.which("taskset") and (os.cpu_count() or 1) >= 2:
+        return ["taskset", "-c", str(cpu)]
+    return []
+
+
+class Server:
+    """One uvicorn process serving one (framework, scenario) app."""
+
+    def __init__(self, framework: str, sc: Scenario) -> None:
+        self.framework = framework
+        self.sc = sc
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.error: str | None = None
+        self.rps: list[float] = []
+        self.p99: list[float] = []
+
+    @property
+    def url(self) -> str:
+        q = f"?{self.sc.query.decode()}" if self.sc.query else ""
+        return f"http://{HOST}:{self.port}{self.sc.path}{q}"
+
+    def start(self) -> None:
+        cmd = [*pin(1), sys.executable, str(harness.BENCH_DIR / "serve.py"), self.framework, self.sc.name,
+               str(self.port)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        assert self.proc is not None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
+                raise RuntimeError(f"server exited: {err.strip().splitlines()[-1:] or err}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start in time")
+
+    def check(self) -> None:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+        try:
+            target = self.sc.path + (f"?{self.sc.query.decode()}" if self.sc.query else "")
+            conn.request(self.sc.method, target, headers={k.decode(): v.decode() for k, v in self.sc.headers})
+            resp = conn.getresponse()
+            body = resp.read()
+            result = Result(resp.status, [(k.lower().encode(), v.encode("latin-1")) for k, v in resp.getheaders()],
+                            body)
+        finally:
+            conn.close()
+        problem = self.sc.check(result)
+        if problem:
+            raise AssertionError(problem)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def parse_wrk(out: str) -> tuple[float, float, int]:
+    """(requests/s, p99 seconds, non-2xx/3xx count) from ``wrk --latency`` output."""
+    rps_m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99_m = re.search(r"^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
+    bad_m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    err_m = re.search(r"Socket errors:.*?timeout (\d+)", out)
+    if not rps_m or not p99_m:
+        raise RuntimeError(f"cannot parse wrk output: {out[-400:]!r}")
+    bad = int(bad_m.group(1)) if bad_m else 0
+    if err_m:
+        bad += int(err_m.group(1))
+    return float(rps_m.group(1)), float(p99_m.group(1)) * _UNITS[p99_m.group(2)], bad
+
+
+def run_wrk(url: str, duration: float, connections: int, headers: list[tuple[bytes, bytes]]) -> tuple[float, float, int]:
+    hdr_args: list[str] = []
+    for k, v in headers:
+        hdr_args += ["-H", f"{k.decode()}: {v.decode()}"]
+    cmd = [*pin(0), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+           "--timeout", "5s", *hdr_args, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed: {out.stderr.strip()[-300:]}")
+    return parse_wrk(out.stdout)
+
+
+def run_pyload(url: str, duration: float, connections: int, headers: list[tuple[bytes, bytes]]) -> tuple[float, float, int]:
+    """Fallback load generator (a subprocess running ``_pyload_main``), used when wrk is missing."""
+    cmd = [*pin(0), sys.executable, __file__, "--_pyload", url, str(duration), str(connections),
+           json.dumps([[k.decode(), v.decode()] for k, v in headers])]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed: {out.stderr.strip()[-300:]}")
+    data = json.loads(out.stdout)
+    return data["rps"], data["p99"], data["bad"]
+
+
+def _pyload_main(url: str, duration: float, connections: int, headers_json: str) -> None:
+    """Keep-alive HTTP/1.1 GET loop over ``connections`` connections for ``duration`` seconds."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.hostname != HOST:
+        raise SystemExit("the load generator only targets 127.0.0.1")
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    extra = "".join(f"{k}: {v}\r\n" for k, v in json.loads(headers_json))
+    request = f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n{extra}\r\n".encode()
+    latencies: list[float] = []
+    bad = 0
+
+    async def worker(stop_at: float) -> None:
+        nonlocal bad
+        reader, writer = await asyncio.open_connection(HOST, parts.port)
+        try:
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:].strip())
+                if length:
+                    await reader.readexactly(length)
+                latencies.append(time.perf_counter() - t0)
+                if status >= 400:
+                    bad += 1
+        finally:
+            writer.close()
+
+    async def main() -> float:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(start + duration) for _ in range(connections)))
+        return time.perf_counter() - start
+
+    try:
+        import uvloop
+
+        elapsed = uvloop.run(main())
+    except ImportError:
+        elapsed = asyncio.run(main())
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
+    print(json.dumps({"rps": len(latencies) / elapsed, "p99": p99, "bad": bad}))
+
+
+def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: list[Scenario],
+           meta: dict[str, Any]) -> str:
+    labels = [FRAMEWORKS[fw][1] for fw in frameworks]
+    out = [
+        "# End-to-end benchmark (uvicorn + wrk)\n",
+        f"Each app under uvicorn {meta['uvicorn']} (httptools + uvloop, one worker, access log off) on 127.0.0.1, "
+        f"loaded by {meta['loader']} ({meta['connections']} connections, {meta['duration']}s per run, one thread); "
+        f"server and load generator pinned to different CPUs; median of {meta['reps']} repetitions, frameworks "
+        f"interleaved. Date: {meta['date']}.\n",
+        "## Requests per second (higher is better)\n",
+        "| scenario | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
+    med: dict[tuple[str, str], float | None] = {}
+    for sc in scs:
+        cols = []
+        for fw in frameworks:
+            s = servers[sc.name][fw]
+            v = statistics.median(s.rps) if s.rps and not s.error else None
+            med[(sc.name, fw)] = v
+            cols.append(f"{v:,.0f}" if v else "-")
+        out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+    out += ["\n## p99 latency, ms (lower is better)\n", "| scenario | " + " | ".join(labels) + " |",
+            "|---" * (len(labels) + 1) + "|"]
+    for sc in scs:
+        cols = []
+        for fw in frameworks:
+            s = servers[sc.name][fw]
+            cols.append(f"{statistics.median(s.p99) * 1e3:.2f}" if s.p99 and not s.error else "-")
+        out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+    for base, title in (("starlette", "vs Starlette (req/s ratio, higher is better)"),
+                        ("raw", "vs raw ASGI (req/s ratio; 1.00x = the floor)")):
+        if base not in frameworks:
+            continue
+        out += [f"\n## {title}\n", "| scenario | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for sc in scs:
+            b = med.get((sc.name, base))
+            cols = [f"{med[(sc.name, fw)] / b:.2f}x" if b and med.get((sc.name, fw)) else "-" for fw in frameworks]
+            out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+    errors = [(sc.name, fw, servers[sc.name][fw].error) for sc in scs for fw in frameworks if servers[sc.name][fw].error]
+    if errors:
+        out.append("\n## Failed cells\n")
+        out += [f"- {n} / {FRAMEWORKS[fw][1]}: `{e}`" for n, fw, e in errors]
+    lyre = med.get(("plaintext", "lyre"))
+    raw = med.get(("plaintext", "raw"))
+    if lyre and raw:
+        out.append("\n## Target\n")
+        out.append(f"- plaintext >= 0.9x raw ASGI's requests/s under uvicorn: **{'MET' if lyre / raw >= 0.9 else 'NOT MET'}** "
+                   f"({lyre / raw:.2f}x)")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per measured wrk run")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
+    p.add_argument("--scenarios", default="plaintext,json,path")
+    p.add_argument("--quick", action="store_true", help="1 repetition of 2 s")
+    p.add_argument("--no-write", action="store_true")
+    p.add_argument("--loader", choices=("auto", "wrk", "python"), default="auto")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.duration, args.reps = 2.0, 1
+    frameworks = [f for f in args.frameworks.split(",") if f]
+    wanted = [s for s in args.scenarios.split(",") if s]
+    scs = [sc for sc in harness.scenarios() if sc.name in wanted]
+    use_wrk = args.loader == "wrk" or (args.loader == "auto" and shutil.which("wrk") is not None)
+    load = run_wrk if use_wrk else run_pyload
+    versions = harness.verify_packages()
+    meta = {"uvicorn": versions.get("uvicorn"), "loader": "wrk" if use_wrk else "a Python asyncio load generator",
+            "connections": args.connections, "duration": args.duration, "reps": args.reps,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    servers: dict[str, dict[str, Server]] = {}
+    try:
+        for sc in scs:
+            servers[sc.name] = {}
+            for fw in frameworks:
+                s = Server(fw, sc)
+                servers[sc.name][fw] = s
+                if fw == "raw" and not sc.raw:
+                    s.error = "n/a"
+                    continue
+                s.start()
+        for sc in scs:
+            for fw in frameworks:
+                s = servers[sc.name][fw]
+                if s.error:
+                    continue
+                try:
+                    s.wait_ready()
+                    s.check()
+                    load(s.url, 1.0, args.connections, sc.headers)  # warm-up
+                except Exception as exc:  # noqa: BLE001 - reported in the table
+                    s.error = harness.short_error(exc)
+                    log(f"  ! {sc.name}/{fw}: {s.error}")
+                    s.stop()
+        for rep in range(args.reps):
+            for sc in scs:
+                order = frameworks[rep % len(frameworks):] + frameworks[: rep % len(frameworks)]
+                for fw in order:
+                    s = servers[sc.name][fw]
+                    if s.error:
+                        continue
+                    try:
+                        rps, p99, bad = load(s.url, args.duration, args.connections, sc.headers)
+                        if bad:
+                            raise RuntimeError(f"{bad} bad responses or timeouts")
+                        s.rps.append(rps)
+                        s.p99.append(p99)
+                        log(f"  rep {rep + 1} {sc.name:10s} {fw:10s} {rps:10,.0f} req/s  p99 {p99 * 1e3:6.2f} ms")
+                    except Exception as exc:  # noqa: BLE001
+                        s.error = harness.short_error(exc)
+                        log(f"  ! {sc.name}/{fw}: {s.error}")
+    finally:
+        for row in servers.values():
+            for s in row.values():
+                s.stop()
+    for row in servers.values():
+        for s in row.values():
+            if s.error == "n/a":
+                s.error = None
+    text = render(servers, frameworks, scs, meta)
+    print(text)
+    if not args.no_write:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"e2e{'-quick' if args.quick else ''}.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--_pyload":
+        _pyload_main(sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
+        sys.exit(0)
+    sys.exit(main())
