@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import codecs
 import enum
+import io
 import re
 import warnings
 import weakref
@@ -40,6 +41,7 @@ from typing import Any, BinaryIO, cast
 from urllib.parse import unquote_plus
 
 import anyio
+import anyio.to_thread
 
 from lyre.datastructures import FormData, Headers, UploadFile
 from lyre.exceptions import StarletteDeprecationWarning
@@ -179,6 +181,45 @@ async def _close_stream(stream: AsyncGenerator[bytes, None]) -> None:
                 await aclose()
             except Exception:  # pragma: no cover - the stream's own error is already propagating
                 pass
+
+
+def _adopt(upload: UploadFile, pieces: list[bytes], max_size: int) -> bool:
+    """Put a whole small upload into its still-empty in-memory spooled file without copying it.
+
+    PERF: ``io.BytesIO(data)`` shares the ``bytes`` object instead of copying it, and reading it back
+    whole returns that same object; so an upload that fits in memory is copied once (the join of the
+    received pieces) instead of three times (join, write, read). Falls back (``False``) for anything
+    but an untouched ``SpooledTemporaryFile``.
+    """
+    file: Any = upload.file
+    if type(file) is not SpooledTemporaryFile:
+        return False
+    buffer = getattr(file, "_file", None)
+    if getattr(file, "_rolled", True) or type(buffer) is not io.BytesIO:
+        return False
+    if buffer.tell() or buffer.getbuffer().nbytes:
+        return False
+    size = sum(map(len, pieces))
+    if size > max_size:
+        return False
+    if len(pieces) == 1 and type(pieces[0]) is bytes:
+        data = pieces[0]
+    else:
+        data = b"".join(pieces)
+    file._file = io.BytesIO(data)  # type: ignore[attr-defined]
+    upload.size = size
+    return True
+
+
+async def _write_pieces(upload: UploadFile, pieces: list[bytes]) -> None:
+    """Append ``pieces`` to the upload: directly while it stays in memory, else in a worker thread."""
+    file: Any = upload.file
+    size = sum(map(len, pieces))
+    if getattr(file, "_rolled", True) is False and file.tell() + size <= getattr(file, "_max_size", 0):
+        file.writelines(pieces)
+    else:
+        await anyio.to_thread.run_sync(file.writelines, pieces)
+    upload.size = (upload.size or 0) + size
 
 
 def _kb(limit: int | float) -> int:
@@ -447,17 +488,25 @@ class MultiPartParser:
         return multipart.MultipartParser(boundary, callbacks)
 
     async def _write_file_data(self) -> None:
-        """Write the file data collected while parsing the last chunk (batched for on-disk files)."""
+        """Write the file data collected while parsing the last chunk.
+
+        A file that fits in memory is written once, when its part ends; a larger one is written in
+        batches of ``_DISK_BATCH`` bytes from a worker thread (one thread hop per batch, not per chunk).
+        """
         ops = self._file_ops
-        part = self._current_part
-        if part.file is not None and self._pieces_size >= _DISK_BATCH:
-            ops.append((part.file, self._pieces, False))
-            self._pieces = []
-            self._pieces_size = 0
+        upload = self._current_part.file
+        if upload is not None:
+            threshold = _DISK_BATCH if upload.size else self.spool_max_size
+            if self._pieces_size > threshold:
+                ops.append((upload, self._pieces, False))
+                self._pieces = []
+                self._pieces_size = 0
         self._file_ops = []
         for upload, pieces, finished in ops:
+            if finished and not upload.size and _adopt(upload, pieces, self.spool_max_size):
+                continue
             if pieces:
-                await upload.write(pieces[0] if len(pieces) == 1 else b"".join(pieces))
+                await _write_pieces(upload, pieces)
             if finished:
                 await upload.seek(0)
 
@@ -475,8 +524,8 @@ class MultiPartParser:
                     parser.write(chunk)
                 except parse_error:
                     raise MultiPartException("Invalid multipart data.") from None
-                # PERF: small uploads that stay in memory are written once, at the end of the part.
-                if self._file_ops or self._pieces_size >= _DISK_BATCH:
+                # PERF: uploads that fit in memory are written once, at the end of their part.
+                if self._file_ops or self._pieces_size > _DISK_BATCH:
                     await self._write_file_data()
             parser.finalize()
             if not self._ended:

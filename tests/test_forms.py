@@ -445,3 +445,55 @@ async def test_missing_python_multipart(monkeypatch: pytest.MonkeyPatch) -> None
         await request.form()
     assert isinstance(info.value, ImportError)
     assert "lyre[full]" in str(info.value)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "payload",
+    [
+        (f"\r\n--{'b' * 199}").encode() * 2000,  # near-boundary prefixes everywhere
+        b"\r\n-" * 50_000,
+        b"\r" * 70_000 + b"\n" * 70_000,
+        b"--" + b"b" * 200 + b"-",  # boundary text without the leading CRLF is data
+    ],
+)
+async def test_multipart_hostile_file_data_is_preserved(payload: bytes) -> None:
+    boundary = "b" * 200
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="x"\r\n\r\n'.encode()
+        + payload
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    for size in (65536, 4099):
+        parser = MultiPartParser(mp_headers(boundary=boundary), agen(chunked(body, size)))
+        form = await parser.parse()
+        upload = form["f"]
+        assert isinstance(upload, UploadFile)
+        assert upload.size == len(payload)
+        assert await upload.read() == payload
+        await form.close()
+
+
+@pytest.mark.anyio
+async def test_multipart_preamble_crlf_junk_is_skipped() -> None:
+    body = b"\r\n" * 100_000 + multipart_body([("a", "1")])
+    form = await MultiPartParser(mp_headers(), agen(chunked(body, 65536))).parse()
+    assert form["a"] == "1"
+
+
+@pytest.mark.anyio
+async def test_small_upload_read_back_is_zero_copy_and_seekable() -> None:
+    data = b"abc" * 1000
+    body = multipart_body([("f", ("a.txt", data, "text/plain"))])
+    form = await MultiPartParser(mp_headers(), agen([body])).parse()
+    upload = form["f"]
+    assert isinstance(upload, UploadFile)
+    assert upload.size == len(data)
+    assert await upload.read(3) == b"abc"
+    await upload.seek(0)
+    assert await upload.read() == data
+    await upload.write(b"more")
+    assert upload.size == len(data) + 4
+    await upload.seek(0)
+    assert await upload.read() == data + b"more"
+    await form.close()
