@@ -1,0 +1,205 @@
+"""Signed cookie sessions, wire-compatible with Starlette's ``SessionMiddleware``.
+
+Cookie value: ``itsdangerous.TimestampSigner(secret).sign(base64(json.dumps(session)))``, so a
+cookie written by Starlette is read by lyre and the reverse.
+
+lyre decisions (safer by default, invisible to well-formed traffic):
+
+* A cookie that is tampered with, expired, signed with another key, not base64, not JSON, or JSON
+  that is not an object gives an **empty session** -- never an error.
+* A session value JSON cannot encode raises ``TypeError`` naming the key, before the response
+  starts (so the client gets a 500 and the previous cookie stays in place).
+* A session cookie larger than browsers keep (``name=value`` over 4096 bytes) would be dropped by
+  the browser without a word; lyre raises ``ValueError`` stating the size instead (a 500 before the
+  response starts), so the problem shows up in development rather than as "logged out" users.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+from base64 import b64decode, b64encode
+from typing import Any, Literal
+
+import itsdangerous
+from itsdangerous.exc import BadSignature
+
+from lyre.datastructures import MutableHeaders, Secret
+from lyre.requests import HTTPConnection, cookie_parser
+from lyre.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["HTTPConnection", "MutableHeaders", "Session", "SessionMiddleware"]
+
+#: Browsers drop a cookie whose ``name=value`` exceeds this many bytes.
+MAX_COOKIE_SIZE = 4096
+
+_CLEARED_EXPIRES = "expires=Thu, 01 Jan 1970 00:00:00 GMT; "
+
+
+class Session(dict[str, Any]):
+    """A ``dict`` that remembers whether it was read (``accessed``) or changed (``modified``)."""
+
+    accessed: bool = False
+    modified: bool = False
+
+    def mark_accessed(self) -> None:
+        self.accessed = True
+
+    def mark_modified(self) -> None:
+        self.accessed = True
+        self.modified = True
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.mark_modified()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.mark_modified()
+        super().__delitem__(key)
+
+    def clear(self) -> None:
+        self.mark_modified()
+        super().clear()
+
+    def pop(self, key: str, *args: Any) -> Any:
+        if key in self:
+            self.mark_modified()
+        return super().pop(key, *args)
+
+    def popitem(self) -> tuple[str, Any]:
+        item = super().popitem()
+        self.mark_modified()
+        return item
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self.mark_modified()
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.mark_modified()
+        super().update(*args, **kwargs)
+
+    def __ior__(self, other: Any, /) -> Session:  # type: ignore[override,misc]
+        self.mark_modified()
+        super().update(other)
+        return self
+
+
+def _encode_session(session: dict[str, Any]) -> bytes:
+    """``json.dumps`` (default separators, as Starlette) or a ``TypeError`` naming the bad key."""
+    try:
+        text = json.dumps(session)
+    except (TypeError, ValueError) as exc:
+        for key, value in session.items():
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError):
+                raise TypeError(
+                    f"Session value for key {key!r} ({type(value).__name__}) cannot be stored in the "
+                    f"session cookie: it is not JSON serializable ({exc})."
+                ) from exc
+        raise TypeError(f"Session data cannot be stored in the session cookie: {exc}") from exc
+    return b64encode(text.encode("utf-8"))
+
+
+class SessionMiddleware:
+    """Load ``scope["session"]`` from a signed cookie; write the cookie back when it changed."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        secret_key: str | Secret,
+        session_cookie: str = "session",
+        max_age: int | None = 14 * 24 * 60 * 60,  # 14 days, in seconds
+        path: str = "/",
+        same_site: Literal["lax", "strict", "none"] = "lax",
+        https_only: bool = False,
+        domain: str | None = None,
+        partitioned: bool = False,
+    ) -> None:
+        self.app = app
+        self.signer = itsdangerous.TimestampSigner(str(secret_key))
+        self.session_cookie = session_cookie
+        self.max_age = max_age
+        self.path = path
+        self.security_flags = "httponly; samesite=" + same_site
+        if https_only:  # Secure flag can be used with HTTPS only
+            self.security_flags += "; secure"
+        if domain is not None:
+            self.security_flags += f"; domain={domain}"
+        if partitioned:
+            self.security_flags += "; partitioned"
+        # PERF: everything after the value is fixed; build it once.
+        max_age_part = "" if max_age is None else f"Max-Age={max_age}; "
+        self._cookie_tail = f"; path={path}; {max_age_part}{self.security_flags}"
+        self._clear_value = (
+            f"{session_cookie}=null; path={path}; {_CLEARED_EXPIRES}{self.security_flags}"
+        ).encode("latin-1")
+        self._cookie_key = session_cookie.encode("latin-1")
+
+    def _load(self, scope: Scope) -> dict[str, Any] | None:
+        """The session stored in the request's cookie, or ``None`` if absent or invalid."""
+        raw_cookie: str | None = None
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie":
+                # PERF: only parse when our cookie name appears at all.
+                if self._cookie_key in value:
+                    text = value.decode("latin-1")
+                    found = cookie_parser(text).get(self.session_cookie)
+                    if found is not None:
+                        raw_cookie = found
+        if raw_cookie is None:
+            return None
+        try:
+            data = self.signer.unsign(raw_cookie.encode("latin-1"), max_age=self.max_age)
+            loaded = json.loads(b64decode(data, validate=True))
+        except (BadSignature, binascii.Error, ValueError, UnicodeError):
+            return None
+        if type(loaded) is not dict:
+            return None
+        return loaded
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type != "http" and scope_type != "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        loaded = self._load(scope)
+        scope["session"] = Session() if loaded is None else Session(loaded)
+        if scope_type == "websocket":
+            await self.app(scope, receive, send)
+            return
+        had_session = bool(loaded)
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                current = scope["session"]
+                accessed = getattr(current, "accessed", True)
+                modified = getattr(current, "modified", True)
+                if accessed or modified:
+                    headers = message.get("headers")
+                    # Never edit a list we did not create (a response object may be reused).
+                    headers = message["headers"] = [] if headers is None else list(headers)
+                    if accessed:
+                        MutableHeaders(raw=headers).add_vary_header("Cookie")
+                    if modified:
+                        if current:
+                            headers.append((b"set-cookie", self._cookie_line(current)))
+                        elif had_session:
+                            headers.append((b"set-cookie", self._clear_value))
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    def _cookie_line(self, session: dict[str, Any]) -> bytes:
+        value = self.signer.sign(_encode_session(session)).decode("ascii")
+        size = len(self.session_cookie) + 1 + len(value)
+        if size > MAX_COOKIE_SIZE:
+            raise ValueError(
+                f"The session cookie {self.session_cookie!r} would be {size} bytes, over the "
+                f"{MAX_COOKIE_SIZE}-byte limit browsers accept (they would silently drop it). "
+                "Store less in the session, e.g. an id pointing to server-side data."
+            )
+        return f"{self.session_cookie}={value}{self._cookie_tail}".encode("latin-1")
