@@ -246,7 +246,22 @@ codecs.register_error("lyre.percentencode", _percent_encode_errors)
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _PATH_ESCAPES = str.maketrans({"?": "%3F", "#": "%23", "\\": "%5C"})
-_has_split_hazard = re.compile(r"[\t\r\n#]").search  # what urlsplit strips or splits on
+
+
+def _splits_cleanly(path: str, query: str) -> bool:
+    """True when urlsplit would neither strip (tab, CR, LF) nor split (``#``) inside path/query."""
+    # PERF: C-level substring scans; cheaper than a regex call for typical short URLs.
+    return not (
+        "\t" in path
+        or "\n" in path
+        or "\r" in path
+        or "#" in query
+        or "\t" in query
+        or "\n" in query
+        or "\r" in query
+    )
+
+
 _has_url_special = re.compile(r"[\t\r\n?#]").search
 
 _Pieces = tuple[str, str, str, str]  # scheme, netloc, path, query of a URL built from a scope
@@ -332,7 +347,7 @@ class URL:
         c = self._components
         if type(c) is SplitResult:
             return c
-        if c is not None and not _has_split_hazard(c[2]) and not _has_split_hazard(c[3]):
+        if c is not None and _splits_cleanly(c[2], c[3]):
             # PERF: for a URL built from a scope whose path and query hold nothing urlsplit strips
             # or splits on, the pieces are exactly what urlsplit would report: skip the re-parse.
             # tuple.__new__ avoids namedtuple's Python-level __new__.
@@ -536,11 +551,11 @@ class ImmutableMultiDict(Mapping[_KeyType, _CovariantValueType]):
         return list(self._list)
 
     @overload
-    def get(self, key: _KeyType, /) -> _CovariantValueType | None: ...
+    def get(self, key: _KeyType) -> _CovariantValueType | None: ...
     @overload
-    def get(self, key: _KeyType, /, default: Any) -> Any: ...
+    def get(self, key: _KeyType, default: Any) -> Any: ...
 
-    def get(self, key: Any, /, default: Any = None) -> Any:
+    def get(self, key: Any, default: Any = None) -> Any:
         # PERF: one dict call instead of Mapping.get's __getitem__ + try/except.
         return self._dict.get(key, default)
 
@@ -861,20 +876,27 @@ class Headers(Mapping[str, str]):
 
     def getlist(self, key: str) -> list[str]:
         """All values of ``key`` (case-insensitive) in order."""
-        name = _lookup_key(key)
-        return [v.decode("latin-1") for k, v in self._list if k == name]
+        name = _KEY_CACHE.get(key)
+        if name is None:
+            name = _lookup_key(key)
+        # PERF: a plain loop avoids the comprehension's extra frame on these short lists.
+        found = []
+        for k, v in self._list:
+            if k == name:
+                found.append(v.decode("latin-1"))
+        return found
 
     def mutablecopy(self) -> MutableHeaders:
         return MutableHeaders(raw=list(self._list))
 
     @overload
-    def get(self, key: str, /) -> str | None: ...
+    def get(self, key: str) -> str | None: ...
     @overload
-    def get(self, key: str, /, default: str) -> str: ...
+    def get(self, key: str, default: str) -> str: ...
     @overload
-    def get(self, key: str, /, default: Any) -> Any: ...
+    def get(self, key: str, default: Any) -> Any: ...
 
-    def get(self, key: str, /, default: Any = None) -> Any:
+    def get(self, key: str, default: Any = None) -> Any:
         # PERF: a flat loop over the raw pairs; only the matching value is decoded.
         name = _KEY_CACHE.get(key)
         if name is None:
@@ -894,7 +916,9 @@ class Headers(Mapping[str, str]):
         raise KeyError(key)
 
     def __contains__(self, key: Any) -> bool:
-        name = _lookup_key(key)
+        name = _KEY_CACHE.get(key)
+        if name is None:
+            name = _lookup_key(key)
         for k, _ in self._list:
             if k == name:
                 return True
