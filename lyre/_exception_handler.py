@@ -32,33 +32,48 @@ __all__ = [
     "ResponseTracker",
     "StatusHandlers",
     "handle_exception",
+    "tracked",
     "tracker_for",
     "wrap_app_handling_exceptions",
 ]
 
 
 class ResponseTracker:
-    """Wraps ``send`` to remember whether ``http.response.start`` went through."""
+    """Wraps ``send`` to remember whether ``http.response.start`` went through.
 
-    __slots__ = ("send", "started", "track")
+    Pass ``tracker.track`` down as the ``send`` callable. (The bound method is not stored on the
+    instance: that would make every request's tracker a reference cycle for the GC to collect.)
+    """
+
+    __slots__ = ("send", "started")
 
     def __init__(self, send: Send) -> None:
         self.send = send
         self.started = False
-        self.track: Send = self._track
 
-    async def _track(self, message: Message) -> None:
+    async def track(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.started = True
         await self.send(message)
 
 
+_TRACK = ResponseTracker.track
+
+
 def tracker_for(send: Send) -> ResponseTracker:
     """The tracker behind ``send`` if it is one, else a new tracker wrapping it."""
-    if type(send) is MethodType and type(send.__self__) is ResponseTracker:
+    if type(send) is MethodType and send.__func__ is _TRACK:
         tracker: ResponseTracker = send.__self__
         return tracker
     return ResponseTracker(send)
+
+
+def tracked(send: Send) -> tuple[ResponseTracker, Send]:
+    """``(tracker, send_to_pass_down)``: reuses the tracker behind ``send`` when there is one."""
+    if type(send) is MethodType and send.__func__ is _TRACK:
+        return send.__self__, send
+    tracker = ResponseTracker(send)
+    return tracker, tracker.track
 
 
 def _lookup_exception_handler(exc_handlers: ExceptionHandlers, exc: Exception) -> ExceptionHandler | None:
@@ -107,9 +122,9 @@ def wrap_app_handling_exceptions(app: ASGIApp, conn: Request | WebSocket) -> ASG
     """An ASGI app running ``app`` and answering its exceptions with the registered handlers."""
 
     async def wrapped_app(scope: Scope, receive: Receive, send: Send) -> None:
-        tracker = tracker_for(send)
+        tracker, tracked_send = tracked(send)
         try:
-            await app(scope, receive, tracker.track)
+            await app(scope, receive, tracked_send)
         except Exception as exc:
             await handle_exception(exc, conn, scope, receive, tracker)
 

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
+from lyre._fastpath import FusedExceptionMiddleware, FusedServerErrorMiddleware, router_is_fusable
 from lyre.datastructures import State, URLPath
 from lyre.exceptions import StarletteDeprecationWarning
 from lyre.middleware import Middleware, _MiddlewareFactory
@@ -109,17 +110,21 @@ class Lyre:
             else:
                 handlers[key] = value
 
-        layers: list[Middleware] = [Middleware(ServerErrorMiddleware, handler=error_handler, debug=debug)]
+        router = self.router
+        app: ASGIApp
+        if router_is_fusable(router):
+            app = FusedExceptionMiddleware(router, handlers=handlers, debug=debug)
+        else:
+            app = ExceptionMiddleware(router, handlers=handlers, debug=debug)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        inner = app
         max_body_size = getattr(self, "max_body_size", None)
         if max_body_size is not None:
-            layers.append(Middleware(RequestBodyLimitMiddleware, max_body_size=max_body_size))
-        layers.extend(self.user_middleware)
-        layers.append(Middleware(ExceptionMiddleware, handlers=handlers, debug=debug))
-
-        app: ASGIApp = self.router
-        for cls, args, kwargs in reversed(layers):
-            app = cls(app, *args, **kwargs)
-        return app
+            app = RequestBodyLimitMiddleware(app, max_body_size=max_body_size)
+        return FusedServerErrorMiddleware(
+            app, inner, handler=error_handler, debug=debug, max_body_size=max_body_size
+        )
 
     @property
     def routes(self) -> list[BaseRoute]:

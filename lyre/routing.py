@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Collection, Generator, Iterable
 from re import Pattern
 from typing import Any, SupportsIndex, TypeVar
 
-from lyre._exception_handler import handle_exception, tracker_for, wrap_app_handling_exceptions
+from lyre._exception_handler import handle_exception, tracked, tracker_for, wrap_app_handling_exceptions
 from lyre._utils import get_route_path, is_async_callable, parse_host_header
 from lyre.concurrency import run_in_threadpool
 from lyre.convertors import CONVERTOR_TYPES, Convertor
@@ -198,14 +198,15 @@ def request_response(func: Callable[[Request], Awaitable[Response] | Response]) 
         call = functools.partial(run_in_threadpool, func)  # type: ignore[arg-type]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        tracker = tracker_for(send)
-        request = Request(scope, receive, tracker.track)
+        tracker, send = tracked(send)
+        request = Request(scope, receive, send)
         try:
             response = await call(request)
-            await response(scope, receive, tracker.track)
+            await response(scope, receive, send)
         except Exception as exc:
             await handle_exception(exc, request, scope, receive, tracker)
 
+    app._lyre_endpoint_call = call  # type: ignore[attr-defined]
     return app
 
 
@@ -290,6 +291,10 @@ class Route(BaseRoute):
         else:
             app = endpoint
         self.app = _wrap_app(app, middleware, max_body_size)
+        # PERF: the fused application stack calls a plain endpoint directly (no route/adapter
+        # frames) as long as ``self.app`` is still this unwrapped adapter.
+        self._inline_app = self.app if self.app is app else None
+        self._inline_call = getattr(self._inline_app, "_lyre_endpoint_call", None)
 
         if methods is None:
             self.methods: set[str] | None = None
@@ -869,6 +874,12 @@ class Router:
             if match is Match.PARTIAL and partial is None:
                 partial, partial_scope = route, child_scope
 
+        await self.handle_unmatched(scope, receive, send, partial, partial_scope)
+
+    async def handle_unmatched(
+        self, scope: Scope, receive: Receive, send: Send, partial: BaseRoute | None, partial_scope: Scope
+    ) -> None:
+        """No FULL match: the first PARTIAL match (405), else a slash redirect, else ``default``."""
         if partial is not None:
             scope["route"] = partial
             scope.update(partial_scope)
@@ -876,7 +887,7 @@ class Router:
             return
 
         route_path = get_route_path(scope)
-        if scope_type == "http" and self.redirect_slashes and route_path != "/":
+        if scope["type"] == "http" and self.redirect_slashes and route_path != "/":
             redirect_scope = dict(scope)
             path = scope["path"]
             redirect_scope["path"] = path.rstrip("/") if path.endswith("/") else path + "/"

@@ -7,7 +7,7 @@ limit fails before anything is read; chunked bodies are counted as they arrive.
 
 from __future__ import annotations
 
-from lyre._exception_handler import tracker_for
+from lyre._exception_handler import tracked
 from lyre.datastructures import Headers
 from lyre.exceptions import HTTPException
 from lyre.responses import PlainTextResponse
@@ -49,8 +49,18 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+async def _no_receive() -> Message:  # pragma: no cover - placeholder until __call__
+    raise RuntimeError("RequestBodyLimitResponder used before it was called")
+
+
+async def _no_send(message: Message) -> None:  # pragma: no cover - placeholder until __call__
+    raise RuntimeError("RequestBodyLimitResponder used before it was called")
+
+
 class RequestBodyLimitResponder:
     """Per-request state of the outermost limiter: counts bytes, swaps in a 413 when needed."""
+
+    __slots__ = ("app", "declared_too_large", "max_body_size", "receive", "received", "response_started", "scope", "send")
 
     def __init__(self, app: ASGIApp, max_body_size: int) -> None:
         self.app = app
@@ -58,24 +68,9 @@ class RequestBodyLimitResponder:
         self.received = 0
         self.declared_too_large = False
         self.response_started = False
-        self._scope: Scope | None = None
-        self._receive: Receive | None = None
-        self._send: Send | None = None
-
-    @property
-    def scope(self) -> Scope:
-        assert self._scope is not None
-        return self._scope
-
-    @property
-    def receive(self) -> Receive:
-        assert self._receive is not None
-        return self._receive
-
-    @property
-    def send(self) -> Send:
-        assert self._send is not None
-        return self._send
+        self.scope: Scope = {}
+        self.receive: Receive = _no_receive
+        self.send: Send = _no_send
 
     def set_limit(self, max_body_size: int) -> None:
         """A nested limiter replaces the limit in force (and fails at once if already over it)."""
@@ -87,7 +82,7 @@ class RequestBodyLimitResponder:
         self.declared_too_large = length is not None and length > max_body_size
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._scope, self._receive, self._send = scope, receive, send
+        self.scope, self.receive, self.send = scope, receive, send
         length = _declared_length(scope)
         self.declared_too_large = length is not None and length > self.max_body_size
         had_key = MAX_BODY_SIZE_SCOPE_KEY in scope
@@ -96,8 +91,8 @@ class RequestBodyLimitResponder:
         scope[RESPONDER_SCOPE_KEY] = self
         # PERF: ``send`` is only wrapped when the declared length is already over the limit;
         # otherwise the per-request response tracker (shared with the error layers) is reused.
-        tracker = tracker_for(send)
-        downstream_send = self.send_with_limit if self.declared_too_large else tracker.track
+        tracker, tracked_send = tracked(send)
+        downstream_send = self.send_with_limit if self.declared_too_large else tracked_send
         try:
             await self.app(scope, self.receive_with_limit, downstream_send)
         except _RequestBodyLimitResponseSent:
@@ -107,7 +102,7 @@ class RequestBodyLimitResponder:
                 raise
             await PlainTextResponse("Content Too Large", status_code=413)(scope, receive, send)
         finally:
-            scope.pop(RESPONDER_SCOPE_KEY, None)
+            del scope[RESPONDER_SCOPE_KEY]
             if had_key:
                 scope[MAX_BODY_SIZE_SCOPE_KEY] = previous
             else:

@@ -10,7 +10,7 @@ import html
 import inspect
 import traceback
 
-from lyre._exception_handler import tracker_for
+from lyre._exception_handler import tracked
 from lyre._utils import is_async_callable
 from lyre.concurrency import run_in_threadpool
 from lyre.requests import Request
@@ -93,23 +93,27 @@ class ServerErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        tracker = tracker_for(send)
+        tracker, tracked_send = tracked(send)
         try:
-            await self.app(scope, receive, tracker.track)
+            await self.app(scope, receive, tracked_send)
         except Exception as exc:
-            # No receive channel: the error handler must not try to read the body again.
-            request = Request(scope)
-            if self.debug:
-                response = await run_in_threadpool(self.debug_response, request, exc)
-            elif self.handler is None:
-                response = self.error_response(request, exc)
-            elif is_async_callable(self.handler):
-                response = await self.handler(request, exc)  # type: ignore[arg-type]
-            else:
-                response = await run_in_threadpool(self.handler, request, exc)  # type: ignore[arg-type]
-            if not tracker.started and response is not None:
-                await response(scope, receive, send)
+            await self.answer_error(exc, scope, receive, send, tracker.started)
             raise exc
+
+    async def answer_error(self, exc: Exception, scope: Scope, receive: Receive, send: Send, started: bool) -> None:
+        """Send the 500 (handler, debug page or plain text) unless a response already started."""
+        # No receive channel: the error handler must not try to read the body again.
+        request = Request(scope)
+        if self.debug:
+            response = await run_in_threadpool(self.debug_response, request, exc)
+        elif self.handler is None:
+            response = self.error_response(request, exc)
+        elif is_async_callable(self.handler):
+            response = await self.handler(request, exc)  # type: ignore[arg-type]
+        else:
+            response = await run_in_threadpool(self.handler, request, exc)  # type: ignore[arg-type]
+        if not started and response is not None:
+            await response(scope, receive, send)
 
     def format_line(self, index: int, line: str, frame_lineno: int, frame_index: int) -> str:
         lineno = frame_lineno - frame_index + index

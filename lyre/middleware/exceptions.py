@@ -10,7 +10,7 @@ from lyre._exception_handler import (
     ExceptionHandlers,
     StatusHandlers,
     handle_exception,
-    tracker_for,
+    tracked,
     wrap_app_handling_exceptions,
 )
 from lyre.exceptions import HTTPException, WebSocketException
@@ -68,15 +68,15 @@ class ExceptionMiddleware:
             await self.app(scope, receive, send)
             return
         scope[HANDLERS_SCOPE_KEY] = self._handlers_pair
-        tracker = tracker_for(send)
+        tracker, send = tracked(send)
         try:
-            await self.app(scope, receive, tracker.track)
+            await self.app(scope, receive, send)
         except Exception as exc:
             conn: Request | WebSocket
             if scope_type == "http":
-                conn = Request(scope, receive, tracker.track)
+                conn = Request(scope, receive, send)
             else:
-                conn = WebSocket(scope, receive, tracker.track)
+                conn = WebSocket(scope, receive, send)
             await handle_exception(exc, conn, scope, receive, tracker)
 
     async def http_exception(self, request: Request, exc: Exception) -> Response:

@@ -1,0 +1,193 @@
+"""The fused application stack: the default layers' behaviour in as few Python frames as possible.
+
+``Lyre.build_middleware_stack`` builds the documented layers — ``ServerErrorMiddleware`` →
+``RequestBodyLimitMiddleware`` → user middleware → ``ExceptionMiddleware`` → ``Router`` — and, when
+the pieces are lyre's own, swaps two of them for fused equivalents that behave identically:
+
+- ``FusedServerErrorMiddleware``: the 500 layer and the outermost body limit in one frame.
+- ``FusedExceptionMiddleware``: the handled-exception layer, the router's dispatch and, for a plain
+  function endpoint, the ``request_response`` adapter, in one frame.
+
+Both keep the attributes of the classes they replace (``app``, ``handler``, ``debug``...), so code
+that introspects ``app.middleware_stack`` sees the usual chain. Anything unusual (a lifespan or
+WebSocket scope, a nested body limit, a router with its own middleware, a route whose ``app`` was
+replaced) goes through the ordinary layered code.
+
+PERF: Starlette passes a request through ~10 frames and 3-4 ``send`` wrappers before the endpoint
+runs; here it is ``Lyre.__call__`` → fused error layer → fused dispatch → endpoint, with one
+``send`` wrapper (the response tracker) shared by every layer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lyre._exception_handler import HANDLERS_SCOPE_KEY, ResponseTracker, handle_exception, tracked
+from lyre.middleware.body_limit import (
+    MAX_BODY_SIZE_SCOPE_KEY,
+    RESPONDER_SCOPE_KEY,
+    RequestBodyLimitResponder,
+    _declared_length,
+    _RequestBodyLimitResponseSent,
+    _RequestBodyTooLarge,
+)
+from lyre.middleware.errors import ServerErrorMiddleware
+from lyre.middleware.exceptions import ExceptionMiddleware
+from lyre.requests import Request
+from lyre.responses import PlainTextResponse
+from lyre.routing import Match, Route, Router, _convert_params
+from lyre.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
+
+__all__ = ["FusedExceptionMiddleware", "FusedServerErrorMiddleware", "router_is_fusable"]
+
+
+def router_is_fusable(router: Any) -> bool:
+    """True when ``router`` is a plain ``Router`` whose dispatch can be inlined."""
+    cls = type(router)
+    return (
+        isinstance(router, Router)
+        and cls.__call__ is Router.__call__
+        and cls.app is Router.app
+        and cls.handle_unmatched is Router.handle_unmatched
+        and router.middleware_stack == router.app
+    )
+
+
+class FusedServerErrorMiddleware(ServerErrorMiddleware):
+    """``ServerErrorMiddleware`` + the outermost ``RequestBodyLimitMiddleware`` in one frame.
+
+    ``app`` is the layered chain (starting with the body limit, when there is one), used for
+    non-HTTP scopes and for nested limits; ``inner`` is what the body limit wraps.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        inner: ASGIApp,
+        handler: ExceptionHandler | None = None,
+        debug: bool = False,
+        max_body_size: int | None = None,
+    ) -> None:
+        super().__init__(app, handler=handler, debug=debug)
+        self.inner = inner
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        tracker = ResponseTracker(send)
+        tracked_send = tracker.track
+        limit = self.max_body_size
+        try:
+            if limit is None:
+                await self.inner(scope, receive, tracked_send)
+            elif RESPONDER_SCOPE_KEY in scope:
+                # Mounted inside another limited app: the layered limiter knows the nesting rules.
+                await self.app(scope, receive, tracked_send)
+            else:
+                length = _declared_length(scope)
+                if length is not None and length > limit:
+                    await self.app(scope, receive, tracked_send)
+                else:
+                    responder = RequestBodyLimitResponder(self.inner, limit)
+                    responder.scope, responder.receive, responder.send = scope, receive, tracked_send
+                    had_key = MAX_BODY_SIZE_SCOPE_KEY in scope
+                    previous = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+                    scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
+                    scope[RESPONDER_SCOPE_KEY] = responder
+                    try:
+                        await self.inner(scope, responder.receive_with_limit, tracked_send)
+                    except _RequestBodyLimitResponseSent:
+                        pass
+                    except _RequestBodyTooLarge:
+                        if responder.response_started or tracker.started:
+                            raise
+                        await PlainTextResponse("Content Too Large", status_code=413)(scope, receive, tracked_send)
+                    finally:
+                        del scope[RESPONDER_SCOPE_KEY]
+                        if had_key:
+                            scope[MAX_BODY_SIZE_SCOPE_KEY] = previous
+                        else:
+                            del scope[MAX_BODY_SIZE_SCOPE_KEY]
+        except Exception as exc:
+            await self.answer_error(exc, scope, receive, send, tracker.started)
+            raise exc
+
+
+class FusedExceptionMiddleware(ExceptionMiddleware):
+    """``ExceptionMiddleware`` + ``Router`` dispatch + ``request_response`` in one frame."""
+
+    def __init__(self, app: Router, handlers: Any = None, debug: bool = False) -> None:
+        super().__init__(app, handlers=handlers, debug=debug)
+        self.router = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        router = self.router
+        if scope["type"] != "http":
+            await ExceptionMiddleware.__call__(self, scope, receive, send)
+            return
+        scope[HANDLERS_SCOPE_KEY] = self._handlers_pair
+        tracker, send = tracked(send)
+        try:
+            if "router" not in scope:
+                scope["router"] = router
+            root_path = scope.get("root_path")
+            path: str = scope["path"]
+            if root_path:
+                if path.startswith(root_path):
+                    n = len(root_path)
+                    if len(path) == n:
+                        path = ""
+                    elif path[n] == "/":
+                        path = path[n:]
+            partial = None
+            partial_scope: Scope = {}
+            for route in router._route_index().candidates(path):
+                if route.__class__ is Route:
+                    # Route.matches, inlined for lyre's own Route class.
+                    static = route._static_path
+                    if static is not None:
+                        if static != path:
+                            continue
+                        params: dict[str, Any] = {}
+                    else:
+                        m = route.path_regex.match(path)
+                        if m is None:
+                            continue
+                        params = _convert_params(m, route.param_convertors)
+                    outer = scope.get("path_params")
+                    if outer:
+                        params = {**outer, **params}
+                    methods = route.methods
+                    if methods and scope["method"] not in methods:
+                        if partial is None:
+                            partial = route
+                            partial_scope = {"endpoint": route.endpoint, "path_params": params}
+                        continue
+                    scope["route"] = route
+                    scope["endpoint"] = route.endpoint
+                    scope["path_params"] = params
+                    call = route._inline_call
+                    if call is None or route.app is not route._inline_app:
+                        await route.handle(scope, receive, send)
+                        return
+                    # request_response, inlined.
+                    request = Request(scope, receive, send)
+                    try:
+                        response = await call(request)
+                        await response(scope, receive, send)
+                    except Exception as exc:
+                        await handle_exception(exc, request, scope, receive, tracker)
+                    return
+                match, child_scope = route.matches(scope)
+                if match is Match.FULL:
+                    scope["route"] = route
+                    scope.update(child_scope)
+                    await route.handle(scope, receive, send)
+                    return
+                if match is Match.PARTIAL and partial is None:
+                    partial, partial_scope = route, child_scope
+            await router.handle_unmatched(scope, receive, send, partial, partial_scope)
+        except Exception as exc:
+            await handle_exception(exc, Request(scope, receive, send), scope, receive, tracker)
