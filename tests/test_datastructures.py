@@ -1036,3 +1036,51 @@ async def test_form_data_close_closes_every_upload() -> None:
     form = FormData([("a", "1"), ("f", UploadFile(f1)), ("f", UploadFile(f2))])
     await form.close()
     assert f1.closed and f2.closed
+
+
+# --------------------------------------------------------------------------------------------------
+# Differential checks against the standard library (seeded, deterministic)
+# --------------------------------------------------------------------------------------------------
+
+
+def _random_text(rng: Any, alphabet: str, max_len: int) -> str:
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, max_len)))
+
+
+def test_query_params_match_parse_qsl_and_urlencode() -> None:
+    import random
+    from urllib.parse import parse_qsl, urlencode
+
+    rng = random.Random(1234)
+    alphabet = "ab=&+%2C3F0 é;\t#?/\\xyz"
+    for _ in range(3000):
+        text = _random_text(rng, alphabet, 16)
+        expected = parse_qsl(text, keep_blank_values=True)
+        assert QueryParams(text).multi_items() == expected, text
+        assert QueryParams(text.encode("latin-1")).multi_items() == expected, text
+        assert str(QueryParams(text)) == urlencode(expected), text
+
+
+def test_url_from_scope_components_always_match_urlsplit() -> None:
+    import random
+
+    rng = random.Random(99)
+    hosts = [b"example.com", b"Example.com:8080", b"[::1]:80", b"[::1", b"a b", b"a.com:99999", b"", b"x@y"]
+    paths = ["/p", "//e.com/x", "/a?b#c\\d", "/", "", "/%2F", "/a\tb", "/a\nb", "/a\rb", "/é"]
+    queries = [b"", b"x=1", b"a=%20&b", b"q#f", b"t\tx", b"\xc3\xa9=1", b"n\nl"]
+    for _ in range(2000):
+        scope: dict[str, Any] = {
+            "type": "http",
+            "path": rng.choice(paths),
+            "query_string": rng.choice(queries),
+            "headers": [],
+        }
+        if rng.random() < 0.5:
+            scope["scheme"] = rng.choice(["http", "https", "ws", "wss"])
+        if rng.random() < 0.7:
+            scope["headers"].append((b"host", rng.choice(hosts)))
+        if rng.random() < 0.6:
+            scope["server"] = rng.choice([("1.2.3.4", 80), ("1.2.3.4", 443), ("::1", 8000), ("h", 1)])
+        url = URL(scope=scope)
+        assert url.components == urlsplit(str(url)), scope
+        assert url == URL(str(url))
