@@ -543,3 +543,89 @@ def test_request_message_shape(anyio_backend: str) -> None:
 
     make_client(app, anyio_backend).post("/", content=b"xyz")
     assert received == [{"type": "http.request", "body": b"xyz"}]
+
+
+def test_user_agent_check_is_case_sensitive(anyio_backend: str) -> None:
+    client = make_client(echo_scope, anyio_backend, headers={"User-Agent": "x"})
+    headers = client.get("/").json()["headers"]
+    assert [v for k, v in headers if k == "user-agent"] == ["x", "testclient"]
+
+
+def test_request_state_is_a_copy_of_app_state(anyio_backend: str) -> None:
+    seen: list[dict[str, Any]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            scope["state"]["shared"] = [1]
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        seen.append(scope["state"])
+        scope["state"]["per_request"] = True
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    with make_client(app, anyio_backend) as client:
+        client.get("/")
+        client.get("/")
+        assert client.app_state == {"shared": [1]}
+    assert seen[0] is not seen[1]
+    assert seen[0]["shared"] is seen[1]["shared"]  # shallow copy
+
+
+def test_websocket_inside_with_block_shares_the_loop(anyio_backend: str) -> None:
+    marks: list[object] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if _loop_marker.get(None) is None:
+            _loop_marker.set(object())
+        if scope["type"] == "lifespan":
+            marks.append(_loop_marker.get())
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        marks.append(_loop_marker.get())
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    with make_client(app, anyio_backend) as client:
+        with client.websocket_connect("/ws") as session:
+            assert session.receive()["type"] == "websocket.close"
+    assert marks[0] is marks[1]
+
+
+def run_python(code: str) -> str:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_falls_back_to_httpx_without_warning() -> None:
+    out = run_python(
+        "import sys; sys.modules['httpx2'] = None\n"
+        "import httpx\n"
+        "from lyre.testclient import TestClient, WebSocketDenialResponse\n"
+        "from lyre.responses import PlainTextResponse\n"
+        "client = TestClient(PlainTextResponse('hi'))\n"
+        "print(isinstance(client, httpx.Client), issubclass(WebSocketDenialResponse, httpx.Response),"
+        " client.get('/').text)\n"
+    )
+    assert out == "True True hi"
+
+
+def test_import_error_names_the_extra() -> None:
+    out = run_python(
+        "import sys; sys.modules['httpx2'] = None; sys.modules['httpx'] = None\n"
+        "try:\n"
+        "    import lyre.testclient\n"
+        "except ImportError as exc:\n"
+        "    print(isinstance(exc, RuntimeError), 'lyre[full]' in str(exc), 'httpx2' in str(exc))\n"
+    )
+    assert out == "True True True"
