@@ -1,0 +1,277 @@
+"""``GZipMiddleware``: gzip response bodies for clients that accept it.
+
+lyre decisions (invisible to well-formed traffic):
+
+* ``Accept-Encoding`` is parsed as a list of codings with quality values, not searched for the
+  substring ``gzip``: ``gzip;q=0`` refuses gzip and ``x-gzip-not`` is not gzip. ``gzip`` (or its
+  alias ``x-gzip``) with a non-zero quality enables compression; a bare ``*`` does not (as in
+  Starlette).
+* Streaming bodies are compressed chunk by chunk with a sync flush, so memory stays bounded and each
+  chunk is decodable as soon as it arrives.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from typing import NoReturn
+
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import RunVar
+
+from lyre.datastructures import Headers, MutableHeaders
+from lyre.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "DEFAULT_EXCLUDED_CONTENT_TYPES",
+    "GZipMiddleware",
+    "GZipResponder",
+    "IdentityResponder",
+    "unattached_send",
+]
+
+DEFAULT_EXCLUDED_CONTENT_TYPES = (
+    "application/grpc",
+    "application/gzip",
+    "application/x-gzip",
+    "application/zip",
+    "audio/*",
+    "font/woff",
+    "font/woff2",
+    "image/avif",
+    "image/gif",
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "text/event-stream",
+    "video/*",
+)
+
+_THREAD_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("lyre_gzip_thread_limiter")
+
+
+def _thread_limiter() -> anyio.CapacityLimiter:
+    """A limiter of 40 worker threads for compression, separate from the default pool."""
+    try:
+        return _THREAD_LIMITER.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(40)
+        _THREAD_LIMITER.set(limiter)
+        return limiter
+
+
+def _normalise_content_type(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+@functools.lru_cache(maxsize=256)
+def _accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` value lists ``gzip`` (or ``x-gzip``) with a non-zero q."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.partition(";")
+        coding = coding.strip().lower()
+        if coding != "gzip" and coding != "x-gzip":
+            continue
+        quality = 1.0
+        for param in params.split(";"):
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value.strip())
+                except ValueError:
+                    quality = 0.0
+        return quality > 0
+    return False
+
+
+async def unattached_send(message: Message) -> NoReturn:
+    """The ``send`` of a responder that is not running a request."""
+    raise RuntimeError("send awaitable not set")  # pragma: no cover
+
+
+class GZipMiddleware:
+    """Compress responses of at least ``minimum_size`` bytes (and streams) when gzip is accepted."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        minimum_size: int = 500,
+        compresslevel: int = 9,
+        thread_minimum_size: int = 128 * 1024,
+        *,
+        exclude_content_types: tuple[str, ...] = DEFAULT_EXCLUDED_CONTENT_TYPES,
+    ) -> None:
+        self.app = app
+        self.minimum_size = minimum_size
+        self.compresslevel = compresslevel
+        self.thread_minimum_size = thread_minimum_size
+        self.exclude_content_types = exclude_content_types
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        accept = None
+        for name, value in scope.get("headers", ()):
+            if name == b"accept-encoding":
+                accept = value if accept is None else accept + b"," + value
+        responder: IdentityResponder
+        if accept is not None and _accepts_gzip(accept.decode("latin-1")):
+            responder = GZipResponder(
+                self.app,
+                self.minimum_size,
+                compresslevel=self.compresslevel,
+                thread_minimum_size=self.thread_minimum_size,
+                exclude_content_types=self.exclude_content_types,
+            )
+        else:
+            responder = IdentityResponder(
+                self.app, self.minimum_size, exclude_content_types=self.exclude_content_types
+            )
+        await responder(scope, receive, send)
+
+
+class IdentityResponder:
+    """Runs the app and decides per response whether (and how) to encode the body."""
+
+    content_encoding: str
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        minimum_size: int,
+        *,
+        exclude_content_types: tuple[str, ...] = DEFAULT_EXCLUDED_CONTENT_TYPES,
+    ) -> None:
+        self.app = app
+        self.minimum_size = minimum_size
+        self.send: Send = unattached_send
+        self.initial_message: Message = {}
+        self.started = False
+        self.content_encoding_set = False
+        self.content_type_is_excluded = False
+        self.trailers = False
+        normalised = {_normalise_content_type(t) for t in exclude_content_types}
+        self._excluded_exact = frozenset(t for t in normalised if not t.endswith("/*"))
+        self._excluded_major = frozenset(t[:-1] for t in normalised if t.endswith("/*"))
+
+    def _is_excluded(self, content_type: str | None) -> bool:
+        if not content_type:
+            return False
+        base = _normalise_content_type(content_type)
+        if base.startswith("application/grpc+"):
+            base = "application/grpc"
+        if base in self._excluded_exact:
+            return True
+        major, slash, _ = base.partition("/")
+        return bool(slash) and major + "/" in self._excluded_major
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.send = send
+        await self.app(scope, receive, self.send_with_compression)
+
+    async def send_with_compression(self, message: Message) -> None:
+        message_type = message["type"]
+        if message_type == "http.response.start":
+            raw = message.get("headers")
+            headers = Headers(raw=raw if type(raw) is list else list(raw or ()))
+            self.initial_message = message
+            self.trailers = bool(message.get("trailers", False))
+            self.content_encoding_set = "content-encoding" in headers
+            self.content_type_is_excluded = self._is_excluded(headers.get("content-type"))
+            if self.content_encoding_set or self.content_type_is_excluded or message.get("status") == 206:
+                # Passed through untouched, and at once.
+                self.started = True
+                self.content_encoding_set = True
+                await self.send(message)
+            return
+
+        if message_type == "http.response.body":
+            if self.content_encoding_set:
+                await self.send(message)
+                return
+            body = message.get("body", b"")
+            more_body = message.get("more_body", False)
+            if not self.started:
+                self.started = True
+                initial = self.initial_message
+                if not more_body and len(body) < self.minimum_size:
+                    await self.send(initial)
+                    await self.send(message)
+                    return
+                headers = MutableHeaders(scope=initial)
+                headers.add_vary_header("Accept-Encoding")
+                if not more_body:
+                    new_body = await self.apply_compression(body, more_body=False)
+                    if new_body is not body:
+                        headers["Content-Encoding"] = self.content_encoding
+                        if self.trailers:
+                            del headers["Content-Length"]
+                        else:
+                            headers["Content-Length"] = str(len(new_body))
+                        message = {"type": "http.response.body", "body": new_body, "more_body": False}
+                    await self.send(initial)
+                    await self.send(message)
+                    return
+                new_body = await self.apply_compression(body, more_body=True)
+                if new_body is not body:
+                    headers["Content-Encoding"] = self.content_encoding
+                    del headers["Content-Length"]
+                    message = {"type": "http.response.body", "body": new_body, "more_body": True}
+                await self.send(initial)
+                await self.send(message)
+                return
+            new_body = await self.apply_compression(body, more_body=more_body)
+            if new_body is not body:
+                message = {"type": "http.response.body", "body": new_body, "more_body": more_body}
+            await self.send(message)
+            return
+
+        if message_type == "http.response.pathsend" and not self.started:
+            # A file sent by the server is never compressed.
+            self.started = True
+            self.content_encoding_set = True
+            await self.send(self.initial_message)
+        await self.send(message)
+
+    async def apply_compression(self, body: bytes, *, more_body: bool) -> bytes:
+        """The encoded body (identity: ``body`` itself)."""
+        return body
+
+
+class GZipResponder(IdentityResponder):
+    """gzip-encodes bodies with one zlib stream per response."""
+
+    content_encoding = "gzip"
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        minimum_size: int,
+        compresslevel: int = 9,
+        *,
+        thread_minimum_size: int = 128 * 1024,
+        exclude_content_types: tuple[str, ...] = DEFAULT_EXCLUDED_CONTENT_TYPES,
+    ) -> None:
+        super().__init__(app, minimum_size, exclude_content_types=exclude_content_types)
+        self.compresslevel = compresslevel
+        self.thread_minimum_size = thread_minimum_size
+        self._compressor: zlib._Compress | None = None
+
+    @property
+    def compressor(self) -> zlib._Compress:
+        """The response's zlib stream (gzip container), created on first use."""
+        if self._compressor is None:
+            self._compressor = zlib.compressobj(self.compresslevel, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        return self._compressor
+
+    def _compress(self, body: bytes, more_body: bool) -> bytes:
+        compressor = self.compressor
+        data = compressor.compress(body)
+        return data + compressor.flush(zlib.Z_SYNC_FLUSH if more_body else zlib.Z_FINISH)
+
+    async def apply_compression(self, body: bytes, *, more_body: bool) -> bytes:
+        if len(body) >= self.thread_minimum_size:
+            return await anyio.to_thread.run_sync(self._compress, body, more_body, limiter=_thread_limiter())
+        return self._compress(body, more_body)
