@@ -1,0 +1,78 @@
+"""``TrustedHostMiddleware``: reject requests whose ``Host`` header is not one of ours.
+
+lyre decisions (safer by default): a request with more than one ``Host`` header is answered
+``400 Invalid host header`` (RFC 9112 requires it; which copy a proxy would honour is undefined), and
+the ``www.`` redirect is built from the validated host only, so it never leaves our domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from lyre._utils import parse_host_header
+from lyre.datastructures import URL, Headers
+from lyre.responses import PlainTextResponse, RedirectResponse, Response
+from lyre.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["ENFORCE_DOMAIN_WILDCARD", "Headers", "TrustedHostMiddleware"]
+
+ENFORCE_DOMAIN_WILDCARD = "Domain wildcard patterns must be like '*.example.com'."
+
+
+def _single_host_header(scope: Scope) -> str | None:
+    """The ``Host`` header value, or ``None`` when it is missing or repeated."""
+    found: bytes | None = None
+    for name, value in scope.get("headers", ()):
+        if name == b"host":
+            if found is not None:
+                return None
+            found = value
+    return None if found is None else found.decode("latin-1")
+
+
+class TrustedHostMiddleware:
+    """Allow only requests for ``allowed_hosts`` (exact names or ``*.domain`` patterns)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        allowed_hosts: Sequence[str] | None = None,
+        www_redirect: bool = True,
+    ) -> None:
+        if allowed_hosts is None:
+            allowed_hosts = ["*"]
+        for pattern in allowed_hosts:
+            assert "*" not in pattern[1:], ENFORCE_DOMAIN_WILDCARD
+            if pattern.startswith("*") and pattern != "*":
+                assert pattern.startswith("*."), ENFORCE_DOMAIN_WILDCARD
+        self.app = app
+        self.allowed_hosts = [pattern.lower() for pattern in allowed_hosts]
+        self.allow_any = "*" in self.allowed_hosts
+        self.www_redirect = www_redirect
+        # PERF: exact names in a set; wildcard patterns reduced to their ".suffix".
+        self._exact = frozenset(p for p in self.allowed_hosts if not p.startswith("*"))
+        self._suffixes = tuple(p[1:] for p in self.allowed_hosts if p.startswith("*."))
+
+    def _is_allowed(self, host: str) -> bool:
+        return host in self._exact or (bool(self._suffixes) and host.endswith(self._suffixes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.allow_any or scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        parsed = parse_host_header(_single_host_header(scope))
+        if parsed is not None:
+            host = parsed.host.lower()
+            if self._is_allowed(host):
+                await self.app(scope, receive, send)
+                return
+            response: Response
+            if self.www_redirect and "www." + host in self._exact:
+                url = URL(scope=scope)
+                redirect_url = url.replace(netloc="www." + url.netloc)
+                response = RedirectResponse(url=str(redirect_url))
+                await response(scope, receive, send)
+                return
+        response = PlainTextResponse("Invalid host header", status_code=400)
+        await response(scope, receive, send)
