@@ -6,6 +6,7 @@ awaiting the instance runs it, so routes treat the classes themselves as ASGI ap
 
 from __future__ import annotations
 
+import contextlib
 import json
 import weakref
 from collections.abc import Generator
@@ -18,7 +19,7 @@ from lyre.exceptions import HTTPException
 from lyre.requests import Request
 from lyre.responses import PlainTextResponse, Response
 from lyre.types import Message, Receive, Scope, Send
-from lyre.websockets import WebSocket
+from lyre.websockets import WebSocket, WebSocketState
 
 __all__ = [
     "HTTPEndpoint",
@@ -115,6 +116,7 @@ class WebSocketEndpoint:
         websocket = WebSocket(self.scope, receive=self.receive, send=self.send)
         await self.on_connect(websocket)
         close_code = status.WS_1000_NORMAL_CLOSURE
+        failed = False
         try:
             while True:
                 message = await websocket.receive()
@@ -126,9 +128,15 @@ class WebSocketEndpoint:
                     break
         except Exception:
             close_code = status.WS_1011_INTERNAL_ERROR
+            failed = True
             raise
         finally:
             await self.on_disconnect(websocket, close_code)
+            if failed and websocket.application_state is WebSocketState.CONNECTED:
+                # lyre decision: the client learns about the failure (1011) even when on_disconnect
+                # did not close; the exception then propagates to the server, which logs it.
+                with contextlib.suppress(Exception):
+                    await websocket.close(code=status.WS_1011_INTERNAL_ERROR)
 
     async def decode(self, websocket: WebSocket, message: Message) -> Any:
         encoding = self.encoding

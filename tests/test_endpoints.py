@@ -355,8 +355,26 @@ def test_websocket_endpoint_hooks_and_close_codes(anyio_backend: str) -> None:
     with pytest.raises(ValueError, match="bad message"):
         with ws_client(Hooks, anyio_backend).websocket_connect("/ws") as session:
             session.send_text("fail")
-            session.receive_text()
+            with pytest.raises(WebSocketDisconnect) as info:
+                session.receive_text()
+            assert info.value.code == 1011  # closed for the client, then the error surfaces on exit
     assert events == ["connect", ("receive", "fail"), ("disconnect", 1011)]
+
+
+def test_websocket_endpoint_error_after_on_disconnect_closed(anyio_backend: str) -> None:
+    class ClosesItself(WebSocketEndpoint):
+        async def on_receive(self, websocket: WebSocket, data: Any) -> None:
+            raise ValueError("oops")
+
+        async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
+            await websocket.close(code=4000 + close_code % 1000)
+
+    with pytest.raises(ValueError, match="oops"):
+        with ws_client(ClosesItself, anyio_backend).websocket_connect("/ws") as session:
+            session.send_text("x")
+            with pytest.raises(WebSocketDisconnect) as info:
+                session.receive_text()
+            assert info.value.code == 4011  # only the endpoint's own close was sent
 
 
 def test_websocket_endpoint_on_connect_failure_skips_on_disconnect(anyio_backend: str) -> None:
