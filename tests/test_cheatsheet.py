@@ -8,10 +8,12 @@ every behaviour must hold under any ASGI server, not only the test client.
 from __future__ import annotations
 
 import functools
+import gc
 import hashlib
 import json
 import re
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -152,6 +154,11 @@ def test_item_4_upload(make_client: MakeClient) -> None:
         "size": 200_000,
         "sha256": hashlib.sha256(png).hexdigest(),
     }
+    # The cheat-sheet never closes the upload: lyre must, once the request is done (no leaked file).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
 
 
 # --- 5. templates ------------------------------------------------------------------------------

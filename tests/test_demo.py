@@ -349,7 +349,15 @@ def test_every_get_page_answers(client: TestClient) -> None:
             else:
                 response = client.get(path)
             seen.append(path)
-            expected = {"/errors/403": 403, "/errors/503": 503, "/account": 303}.get(path, 200)
+            expected = {
+                "/errors/403": 403,
+                "/errors/503": 503,
+                "/account": 303,
+                "/responses/custom": 404,
+                "/responses/created": 201,
+                "/redirects/303": 303,
+                "/redirects/default": 307,
+            }.get(path, 200)
             assert response.status_code == expected, path
         elif isinstance(route, Mount):
             assert route.path == "/static"
