@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lyre._exception_handler import HANDLERS_SCOPE_KEY, ResponseTracker, handle_exception, tracked
+from lyre._exception_handler import HANDLERS_SCOPE_KEY, ResponseTracker, handle_exception
+from lyre.exceptions import HTTPException
 from lyre.middleware.body_limit import (
     MAX_BODY_SIZE_SCOPE_KEY,
     RESPONDER_SCOPE_KEY,
@@ -34,7 +35,7 @@ from lyre.middleware.body_limit import (
 from lyre.middleware.errors import ServerErrorMiddleware
 from lyre.middleware.exceptions import ExceptionMiddleware
 from lyre.requests import Request
-from lyre.responses import PlainTextResponse
+from lyre.responses import PlainTextResponse, Response
 from lyre.routing import Match, Route, Router, _convert_params
 from lyre.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
@@ -71,14 +72,42 @@ class FusedServerErrorMiddleware(ServerErrorMiddleware):
         super().__init__(app, handler=handler, debug=debug)
         self.inner = inner
         self.max_body_size = max_body_size
+        self.inner_reports_started = isinstance(inner, FusedExceptionMiddleware)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_body_size
+        if self.inner_reports_started and RESPONDER_SCOPE_KEY not in scope:
+            # PERF: the fused dispatch sits right below and records whether the response had
+            # started when it lets an exception out, so ``send`` needs no tracking wrapper here.
+            # A body limit needs no ``receive`` wrapper either when HTTP/1 framing says there is
+            # no body (neither Content-Length nor Transfer-Encoding).
+            if limit is None:
+                try:
+                    await self.inner(scope, receive, send)
+                except Exception as exc:
+                    await self.answer_error(exc, scope, receive, send, scope.pop(STARTED_SCOPE_KEY, True))
+                    raise exc
+                return
+            if scope.get("http_version", "1.1")[0] == "1" and MAX_BODY_SIZE_SCOPE_KEY not in scope:
+                for key, _ in scope["headers"]:
+                    if key == b"content-length" or key == b"transfer-encoding":
+                        break
+                else:
+                    scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
+                    try:
+                        await self.inner(scope, receive, send)
+                    except Exception as exc:
+                        started = scope.pop(STARTED_SCOPE_KEY, True)
+                        await self.answer_error(exc, scope, receive, send, started)
+                        raise exc
+                    finally:
+                        scope.pop(MAX_BODY_SIZE_SCOPE_KEY, None)
+                    return
         tracker = ResponseTracker(send)
         tracked_send = tracker.track
-        limit = self.max_body_size
         try:
             if limit is None:
                 await self.inner(scope, receive, tracked_send)
@@ -111,6 +140,7 @@ class FusedServerErrorMiddleware(ServerErrorMiddleware):
                         else:
                             del scope[MAX_BODY_SIZE_SCOPE_KEY]
         except Exception as exc:
+            scope.pop(STARTED_SCOPE_KEY, None)
             await self.answer_error(exc, scope, receive, send, tracker.started)
             raise exc
 
@@ -128,19 +158,24 @@ class FusedExceptionMiddleware(ExceptionMiddleware):
             await ExceptionMiddleware.__call__(self, scope, receive, send)
             return
         scope[HANDLERS_SCOPE_KEY] = self._handlers_pair
-        tracker, send = tracked(send)
+        # PERF: no ``send`` wrapper unless something other than a plain ``Response`` sends:
+        # ``plain_started`` stands in for the tracker when a plain response was handed ``send``
+        # (an exception from inside it can only come from ``send`` or a background task, both
+        # after the response may have started).
+        tracker: ResponseTracker | None = None
+        plain_started = False
+        request: Request | None = None
         try:
             if "router" not in scope:
                 scope["router"] = router
             root_path = scope.get("root_path")
             path: str = scope["path"]
-            if root_path:
-                if path.startswith(root_path):
-                    n = len(root_path)
-                    if len(path) == n:
-                        path = ""
-                    elif path[n] == "/":
-                        path = path[n:]
+            if root_path and path.startswith(root_path):
+                n = len(root_path)
+                if len(path) == n:
+                    path = ""
+                elif path[n] == "/":
+                    path = path[n:]
             partial = None
             partial_scope: Scope = {}
             for route in router._route_index().candidates(path):
@@ -170,24 +205,68 @@ class FusedExceptionMiddleware(ExceptionMiddleware):
                     scope["path_params"] = params
                     call = route._inline_call
                     if call is None or route.app is not route._inline_app:
-                        await route.handle(scope, receive, send)
+                        tracker = ResponseTracker(send)
+                        await route.handle(scope, receive, tracker.track)
                         return
                     # request_response, inlined.
                     request = Request(scope, receive, send)
                     try:
                         response = await call(request)
-                        await response(scope, receive, send)
+                        if response.__class__ in _PLAIN_RESPONSES or _is_plain(response.__class__):
+                            plain_started = True
+                            await response(scope, receive, send)
+                        else:
+                            tracker = ResponseTracker(send)
+                            await response(scope, receive, tracker.track)
                     except Exception as exc:
+                        if tracker is None:
+                            tracker = ResponseTracker(send)
+                        tracker.started = tracker.started or plain_started
                         await handle_exception(exc, request, scope, receive, tracker)
                     return
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
                     scope["route"] = route
                     scope.update(child_scope)
-                    await route.handle(scope, receive, send)
+                    tracker = ResponseTracker(send)
+                    await route.handle(scope, receive, tracker.track)
                     return
                 if match is Match.PARTIAL and partial is None:
                     partial, partial_scope = route, child_scope
-            await router.handle_unmatched(scope, receive, send, partial, partial_scope)
+            if partial is None and router.default == router.not_found and not self._custom_404():
+                redirect = router.slash_redirect(scope)
+                plain_started = True
+                await (redirect or PlainTextResponse("Not Found", status_code=404))(scope, receive, send)
+                return
+            tracker = ResponseTracker(send)
+            await router.handle_unmatched(scope, receive, tracker.track, partial, partial_scope)
         except Exception as exc:
-            await handle_exception(exc, Request(scope, receive, send), scope, receive, tracker)
+            if tracker is None:
+                tracker = ResponseTracker(send)
+            tracker.started = tracker.started or plain_started
+            try:
+                await handle_exception(exc, Request(scope, receive, tracker.track), scope, receive, tracker)
+            except Exception:
+                scope[STARTED_SCOPE_KEY] = tracker.started
+                raise
+
+    def _custom_404(self) -> bool:
+        """Whether a user handler would answer the router's 404 (else the default text is sent)."""
+        return (
+            404 in self._status_handlers
+            or self._exception_handlers.get(HTTPException) != self.http_exception
+        )
+
+
+#: Set by the fused dispatch when it lets an exception out: had the response started?
+STARTED_SCOPE_KEY = "lyre.response_started"
+
+_PLAIN_RESPONSES: set[type] = set()
+
+
+def _is_plain(cls: type) -> bool:
+    """Whether ``cls`` sends like ``Response`` (start, then one body) — memoised per class."""
+    if cls.__call__ is Response.__call__:  # type: ignore[comparison-overlap]
+        _PLAIN_RESPONSES.add(cls)
+        return True
+    return False

@@ -886,20 +886,24 @@ class Router:
             await partial.handle(scope, receive, send)
             return
 
-        route_path = get_route_path(scope)
-        if scope["type"] == "http" and self.redirect_slashes and route_path != "/":
-            redirect_scope = dict(scope)
-            path = scope["path"]
-            redirect_scope["path"] = path.rstrip("/") if path.endswith("/") else path + "/"
-            redirect_route_path = get_route_path(redirect_scope)
-            for route in self._route_index().candidates(redirect_route_path):
-                match, _ = route.matches(redirect_scope)
-                if match is not Match.NONE:
-                    response = RedirectResponse(url=str(URL(scope=redirect_scope)))
-                    await response(scope, receive, send)
-                    return
-
+        redirect = self.slash_redirect(scope)
+        if redirect is not None:
+            await redirect(scope, receive, send)
+            return
         await self.default(scope, receive, send)
+
+    def slash_redirect(self, scope: Scope) -> Response | None:
+        """The 307 to the same path with its trailing slash toggled, if that path would match."""
+        if scope["type"] != "http" or not self.redirect_slashes or get_route_path(scope) == "/":
+            return None
+        redirect_scope = dict(scope)
+        path = scope["path"]
+        redirect_scope["path"] = path.rstrip("/") if path.endswith("/") else path + "/"
+        for route in self._route_index().candidates(get_route_path(redirect_scope)):
+            match, _ = route.matches(redirect_scope)
+            if match is not Match.NONE:
+                return RedirectResponse(url=str(URL(scope=redirect_scope)))
+        return None
 
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, Router) and self.routes == other.routes
