@@ -149,16 +149,38 @@ def _parse_options(value: str) -> tuple[str, dict[str, str]]:
     """
     if ";" not in value:
         return value.strip(" \t").lower(), {}
-    segments: list[str] = []
-    current: list[str] = []
-    for match in _PARAM_TOKEN.finditer(value):
-        token = match.group()
-        if token == ";":
-            segments.append("".join(current))
-            current = []
-        else:
-            current.append(token)
-    segments.append("".join(current))
+    if '"' not in value:
+        # PERF: nothing quoted (a typical Content-Type): a plain split.
+        segments = value.split(";")
+    elif "\\" not in value:
+        # PERF: quotes but no escapes (a typical Content-Disposition): split on quotes, then on ``;``
+        # outside them; C-level splits instead of a regex token loop. Same result as the tokenizer.
+        pieces = value.split('"')
+        unterminated = len(pieces) % 2 == 0
+        segments = []
+        current: list[str] = []
+        last = len(pieces) - 1
+        for index, piece in enumerate(pieces):
+            if index % 2:
+                current.append('"' + piece if unterminated and index == last else '"' + piece + '"')
+            else:
+                first, *rest = piece.split(";")
+                current.append(first)
+                for part in rest:
+                    segments.append("".join(current))
+                    current = [part]
+        segments.append("".join(current))
+    else:
+        segments = []
+        current = []
+        for match in _PARAM_TOKEN.finditer(value):
+            token = match.group()
+            if token == ";":
+                segments.append("".join(current))
+                current = []
+            else:
+                current.append(token)
+        segments.append("".join(current))
     params: dict[str, str] = {}
     for segment in segments[1:]:
         key, _, val = segment.partition("=")

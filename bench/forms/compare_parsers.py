@@ -269,39 +269,64 @@ def build_starlette_app() -> Any:
     return Starlette(routes=[Route("/upload", upload, methods=["POST"])])
 
 
-def bench_frameworks() -> None:
+def framework_once(name: str, payload_kind: str, n: int = 300) -> float:
+    """Median seconds per request of ``n`` requests against one app, in this process."""
     import anyio
 
-    body = chunks_of(upload_body(1024 * 1024), CHUNK)
-    content_type = f"multipart/form-data; boundary={BOUNDARY}"
-    apps = {"lyre": build_lyre_app()}
+    if payload_kind == "random":
+        payload = os.urandom(1024 * 1024)
+    else:  # every byte value in turn, as bench/harness.py's multipart scenario
+        payload = bytes(range(256)) * 4096
+    body = chunks_of(field_part("title", "report") + file_part("file", "data.bin", payload) + closing(), CHUNK)
+    app = build_lyre_app() if name == "lyre" else build_starlette_app()
+    driver = asgi_driver(app, body, f"multipart/form-data; boundary={BOUNDARY}")
+
+    async def run() -> float:
+        for _ in range(20):
+            await driver()
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await driver()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    return anyio.run(run)
+
+
+def bench_frameworks(rounds: int = 3) -> None:
+    """Each (framework, payload) measured in ``rounds`` fresh processes, alternating the order.
+
+    Fresh processes matter: a 1 MiB buffer is cheap when glibc serves it from an already-grown heap
+    and ~1 ms slower when it is mmapped and page-faulted anew, and which one happens depends on what
+    the process allocated before.
+    """
     try:
-        apps["starlette 1.10"] = build_starlette_app()
+        import starlette  # noqa: F401
+
+        names = ["lyre", "starlette"]
     except ImportError:
         print("(starlette not installed: lyre only)")
-    n = 200
-    results: dict[str, float] = {}
-    for name, app in apps.items():
-        driver = asgi_driver(app, body, content_type)
-
-        async def run(driver: Callable[[], Any] = driver) -> list[float]:
-            for _ in range(10):
-                await driver()
-            times = []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                await driver()
-                times.append(time.perf_counter() - t0)
-            return times
-
-        times = anyio.run(run)
-        results[name] = statistics.median(times)
-    print("1 MiB upload (plus one text field) in 64 KiB chunks, in-process ASGI, asyncio, median of", n)
-    for name, seconds in results.items():
-        print(f"  {name:15s} {seconds * 1e6:9.0f} µs/request")
-    if len(results) == 2:
-        lyre_t, star_t = results["lyre"], results["starlette 1.10"]
-        print(f"  ratio: lyre is {star_t / lyre_t:.2f}x faster than Starlette")
+        names = ["lyre"]
+    print("1 MiB upload + one text field, 64 KiB chunks, in-process ASGI on asyncio;")
+    print(f"median µs/request of 300 requests, in each of {rounds} fresh processes\n")
+    print("| payload | " + " | ".join(names) + (" | Starlette / lyre |" if len(names) == 2 else " |"))
+    print("|---|" + "---|" * len(names) + ("---|" if len(names) == 2 else ""))
+    for payload_kind in ("random", "periodic"):
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for r in range(rounds):
+            for name in names if r % 2 == 0 else list(reversed(names)):
+                out = subprocess.run(
+                    [sys.executable, __file__, "framework-once", name, payload_kind],
+                    check=True, capture_output=True, text=True,
+                ).stdout
+                samples[name].append(float(out.strip()))
+        cells = [" / ".join(f"{v * 1e6:.0f}" for v in samples[name]) for name in names]
+        row = f"| {payload_kind} | " + " | ".join(cells)
+        if len(names) == 2:
+            ratios = sorted(s / ly for s, ly in zip(samples["starlette"], samples["lyre"], strict=True))
+            row += f" | {ratios[0]:.1f}x - {ratios[-1]:.1f}x"
+        print(row + " |")
 
 
 # Memory ----------------------------------------------------------------------------------------
@@ -378,6 +403,9 @@ def build_memory_app() -> Any:
 
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
+    if what == "framework-once":
+        print(framework_once(sys.argv[2], sys.argv[3]))
+        sys.exit(0)
     if what in ("parsers", "all"):
         bench_parsers()
         print()
