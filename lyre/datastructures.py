@@ -20,6 +20,14 @@ lyre decisions (safety; invisible to well-formed traffic, see ``docs/decisions.m
   instead of raising ``UnicodeDecodeError`` (which would become a 500).
 * Lone surrogates in query keys/values are percent-encoded (``surrogatepass``) by ``str()`` of a
   ``QueryParams`` and by the ``URL`` query helpers instead of raising ``UnicodeEncodeError``.
+* ``URL(scope=...)``: with an authority, a path not starting with ``/`` gets one (``OPTIONS *``);
+  a ``None`` server port (unix socket) is omitted.
+* ``Headers`` lookups with keys that cannot be present (non-``str``, non-latin-1) find nothing
+  instead of raising.
+
+``UploadFile`` keeps the event loop off the disk: with a ``SpooledTemporaryFile`` still in memory,
+reads/seeks/writes that stay in memory run inline; the write that would roll it over, and every
+operation once rolled (or on any non-spooled file), runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -187,7 +195,7 @@ def _parse_query(qs: str) -> list[tuple[str, str]]:
     """
     if not qs:
         return []
-    limit = MAX_QUERY_PAIRS
+    limit = max(MAX_QUERY_PAIRS, 0)
     fields = qs.split("&", limit)
     if len(fields) > limit:
         del fields[limit:]  # the unsplit remainder past the limit is ignored
@@ -768,9 +776,16 @@ class FormData(ImmutableMultiDict[str, UploadFile | str]):
         super().__init__(*args, **kwargs)
 
     async def close(self) -> None:
+        # Every file gets closed even if one close() fails; the first error is re-raised after.
+        error: Exception | None = None
         for _, value in self._list:
             if isinstance(value, UploadFile):
-                await value.close()
+                try:
+                    await value.close()
+                except Exception as exc:
+                    error = error or exc
+        if error is not None:
+            raise error
 
 
 # --------------------------------------------------------------------------------------------------

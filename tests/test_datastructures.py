@@ -1084,3 +1084,26 @@ def test_url_from_scope_components_always_match_urlsplit() -> None:
         url = URL(scope=scope)
         assert url.components == urlsplit(str(url)), scope
         assert url == URL(str(url))
+
+
+def test_query_params_max_pairs_zero_or_negative(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ds, "MAX_QUERY_PAIRS", 0)
+    assert QueryParams("a=1&b=2").multi_items() == []
+    monkeypatch.setattr(ds, "MAX_QUERY_PAIRS", -5)
+    assert QueryParams("a=1&b=2").multi_items() == []
+
+
+class FailingClose(io.BytesIO):
+    def close(self) -> None:
+        super().close()
+        raise OSError("disk gone")
+
+
+@pytest.mark.anyio
+async def test_form_data_close_closes_all_even_if_one_fails() -> None:
+    bad = FailingClose()
+    good = SpooledTemporaryFile(max_size=10)
+    form = FormData([("a", UploadFile(bad)), ("b", UploadFile(good))])
+    with pytest.raises(OSError, match="disk gone"):
+        await form.close()
+    assert good.closed
