@@ -22,9 +22,10 @@ from lyre.routing import Mount, Route  # noqa: E402
 from lyre.testclient import TestClient  # noqa: E402
 
 
-@pytest.fixture
-def client() -> Iterator[TestClient]:
-    with TestClient(app, follow_redirects=False) as c:
+@pytest.fixture(params=["asyncio", "trio"])
+def client(request: pytest.FixtureRequest) -> Iterator[TestClient]:
+    """The demo behind a TestClient (lifespan run), on asyncio and on trio."""
+    with TestClient(app, follow_redirects=False, backend=request.param) as c:
         yield c
 
 
@@ -371,3 +372,16 @@ def test_routes_command_on_the_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert ["POST", "/form/submit", "form_submit", "examples.cheatsheet.app.form_submit"] in rows
     assert ["GET,HEAD", "/account", "account", "examples.cheatsheet.app.MyAccount"] in rows
     assert ["*", "/static/{path:path}", "static", "lyre.staticfiles.StaticFiles"] in rows
+
+
+def test_behind_a_path_prefix() -> None:
+    """Served with ``--root-path /demo``: every generated link carries the prefix."""
+    with TestClient(app, root_path="/demo", follow_redirects=False) as client:
+        page = client.get("/demo/templates")
+        assert _text(page.text, "home-url") == "http://testserver/demo/"
+        assert 'href="http://testserver/demo/static/style.css"' in page.text
+        assert client.get("/demo/static/style.css").status_code == 200
+        response = client.get("/demo/account")
+        assert response.headers["location"] == "http://testserver/demo/signin"
+    with TestClient(app, root_path="/demo", raise_server_exceptions=False) as client:
+        assert 'href="http://testserver/demo/"' in client.get("/demo/errors/500").text

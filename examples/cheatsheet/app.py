@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import collections
 import functools
+import html
 import json
 import logging
 import os
@@ -402,11 +403,13 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     """Handler for 500 (any uncaught exception); kept template-free so it cannot fail itself."""
+    css = html.escape(str(request.url_for("static", path="style.css")))
+    home_url = html.escape(str(request.url_for("home")))
     return HTMLResponse(
         "<!doctype html><html><head><title>500 Server Error</title>"
-        '<link rel="stylesheet" href="/static/style.css"></head><body><main>'
+        f'<link rel="stylesheet" href="{css}"></head><body><main>'
         "<h1>My 500 page</h1><p>Something went wrong on our side; it has been logged.</p>"
-        '<p><a href="/">Back to the cheat-sheet</a></p></main></body></html>',
+        f'<p><a href="{home_url}">Back to the cheat-sheet</a></p></main></body></html>',
         status_code=500,
     )
 
