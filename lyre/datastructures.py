@@ -271,6 +271,7 @@ def _splits_cleanly(path: str, query: str) -> bool:
 
 
 _has_url_special = re.compile(r"[\t\r\n?#]").search
+_has_netloc_special = re.compile(r"[\t\r\n?#/\[\]]").search
 
 _Pieces = tuple[str, str, str, str]  # scheme, netloc, path, query of a URL built from a scope
 
@@ -495,7 +496,13 @@ class URLPath(str):
             scheme = c.scheme
         netloc = self.host or c.netloc
         path = c.path.rstrip("/") + str(self)
-        if scheme and netloc and (not path or path[0] == "/") and not _has_url_special(path):
+        if (
+            scheme
+            and netloc
+            and (not path or path[0] == "/")
+            and not _has_url_special(path)
+            and (not self.host or not _has_netloc_special(netloc))
+        ):
             # PERF: what urlunsplit would produce for these pieces, without the generic machinery.
             return URL(f"{scheme}://{netloc}{path}")
         return URL(scheme=scheme, netloc=netloc, path=path)
