@@ -1107,3 +1107,9 @@ async def test_form_data_close_closes_all_even_if_one_fails() -> None:
     with pytest.raises(OSError, match="disk gone"):
         await form.close()
     assert good.closed
+
+
+def test_urlpath_make_absolute_url_odd_host_matches_urlsplit_join() -> None:
+    # A host with a '/' cannot stay a netloc: the result is what splitting the joined text gives.
+    assert str(URLPath("/a", "http", host="h/x").make_absolute_url("http://e.org")) == "http://h/x/a"
+    assert str(URLPath("a", "http").make_absolute_url("http://e.org")) == "http://e.org/a"
