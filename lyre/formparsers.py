@@ -304,12 +304,28 @@ class FormParser:
             raise MultiPartException(f"Too many fields. Maximum number of fields is {self.max_fields}.")
         self._items.append((unquote_plus(name.decode("latin-1")), unquote_plus(value.decode("latin-1"))))
 
-    def _emit(self, segment: bytes) -> None:
-        if not segment:
-            return
-        name, _, value = segment.partition(b"=")
-        self._check_size(len(name) + len(value))
-        self._add_field(name, value)
+    def _add_fields(self, segments: list[bytes]) -> None:
+        """Decode ``name=value`` segments (empty ones skipped), enforcing both limits."""
+        max_size = self.max_part_size
+        max_fields = self.max_fields
+        append = self._items.append
+        for segment in segments:
+            if not segment:
+                continue
+            name, _, value = segment.partition(b"=")
+            if len(name) + len(value) > max_size:
+                self._check_size(len(name) + len(value))
+            self._fields += 1
+            if self._fields > max_fields:
+                raise MultiPartException(f"Too many fields. Maximum number of fields is {max_fields}.")
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            # PERF: most keys and many values need no unquoting at all.
+            if "%" in key or "+" in key:
+                key = unquote_plus(key)
+            if "%" in text or "+" in text:
+                text = unquote_plus(text)
+            append((key, text))
 
     async def parse(self) -> FormData:
         """Read the whole stream and return the fields in order."""
@@ -326,29 +342,27 @@ class FormParser:
         async for chunk in self.stream:
             if not chunk:
                 continue
-            start = 0
-            while True:
-                amp = chunk.find(b"&", start)
-                if amp < 0:
-                    piece = chunk[start:] if start else chunk
-                    pending += piece
-                    if not pending_eq:
-                        pending_eq = b"=" in piece
-                    # PERF: the running size is checked per chunk, so an oversized field is rejected
-                    # before it is buffered.
-                    if len(pending) - pending_eq > max_size:
-                        self._check_size(len(pending) - pending_eq)
-                    break
+            if b"&" in chunk:
+                # PERF: one C-level split per chunk; only the last piece can be incomplete.
+                segments = chunk.split(b"&")
+                last = segments.pop()
                 if pending:
-                    pending += chunk[start:amp]
-                    self._emit(bytes(pending))
-                    pending.clear()
-                    pending_eq = False
-                else:
-                    self._emit(chunk[start:amp])
-                start = amp + 1
+                    pending += segments[0]
+                    segments[0] = bytes(pending)
+                    pending = bytearray()
+                self._add_fields(segments)
+                pending += last
+                pending_eq = b"=" in last
+            else:
+                pending += chunk
+                if not pending_eq:
+                    pending_eq = b"=" in chunk
+            # The running size is checked per chunk, so an oversized field is rejected before it is
+            # all buffered.
+            if len(pending) - pending_eq > max_size:
+                self._check_size(len(pending) - pending_eq)
         if pending:
-            self._emit(bytes(pending))
+            self._add_fields([bytes(pending)])
         return FormData(self._items)
 
 

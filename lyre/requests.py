@@ -156,6 +156,8 @@ def cookie_parser(cookie_string: str) -> dict[str, str]:
     values lose surrounding ASCII whitespace only; later duplicates win.
     """
     cookies: dict[str, str] = {}
+    # PERF: without a double quote anywhere, no value needs unquoting.
+    unquote = _unquote_cookie if '"' in cookie_string else None
     for chunk in cookie_string.split(";"):
         name, eq, value = chunk.partition("=")
         if not eq:
@@ -163,7 +165,7 @@ def cookie_parser(cookie_string: str) -> dict[str, str]:
         name = name.strip(_ASCII_WS)
         value = value.strip(_ASCII_WS)
         if name or value:
-            cookies[name] = _unquote_cookie(value)
+            cookies[name] = unquote(value) if unquote is not None else value
     return cookies
 
 

@@ -497,3 +497,37 @@ async def test_small_upload_read_back_is_zero_copy_and_seekable() -> None:
     await upload.seek(0)
     assert await upload.read() == data + b"more"
     await form.close()
+
+
+def test_formparser_callback_api_name_with_equals_and_limit() -> None:
+    parser = FormParser(Headers(), agen([]), max_fields=1)
+    parser.on_field_start()
+    parser.on_field_name(b"a=b", 0, 3)
+    parser.on_field_data(b"c", 0, 1)
+    parser.on_field_end()
+    assert parser._items == [("a=b", "c")]
+    parser.on_field_start()
+    with pytest.raises(MultiPartException, match="Too many fields"):
+        parser.on_field_end()
+    parser = FormParser(Headers(), agen([]), max_part_size=3)
+    parser.on_field_start()
+    with pytest.raises(MultiPartException, match="Field exceeded maximum size of 0KB."):
+        parser.on_field_data(b"abcd", 0, 4)
+
+
+@pytest.mark.anyio
+async def test_urlencoded_long_field_in_one_byte_chunks() -> None:
+    body = b"k=" + b"v" * 20_000 + b"&x=%41+b"
+    form = await FormParser(Headers(), agen(chunked(body, 1))).parse()
+    assert form["k"] == "v" * 20_000
+    assert form["x"] == "A b"
+
+
+@pytest.mark.anyio
+async def test_urlencoded_many_fields_one_chunk() -> None:
+    body = "&".join(f"f{i}=v+{i}" for i in range(1000)).encode()
+    form = await FormParser(Headers(), agen([body])).parse()
+    assert len(form) == 1000
+    assert form["f999"] == "v 999"
+    with pytest.raises(MultiPartException, match="Maximum number of fields is 999"):
+        await FormParser(Headers(), agen([body]), max_fields=999).parse()
