@@ -1,0 +1,54 @@
+"""Summarise a pytest JUnit XML report: pass figure, and the failing tests grouped by cause.
+
+Usage: python compat/summarize.py JUNIT.xml [--title TITLE]
+The pass figure is passed / (passed + failed + errors); skipped and xfailed tests are counted apart.
+A failure's "cause" is the first line of its message (the exception type and text), so tests that
+fail for the same reason land in the same group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import xml.etree.ElementTree as ET
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("junit")
+    parser.add_argument("--title", default="suite")
+    args = parser.parse_args()
+
+    root = ET.parse(args.junit).getroot()
+    counts: collections.Counter[str] = collections.Counter()
+    causes: dict[str, list[str]] = collections.defaultdict(list)
+    for case in root.iter("testcase"):
+        test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
+        outcome = "passed"
+        for child in case:
+            if child.tag in ("failure", "error"):
+                outcome = "failed" if child.tag == "failure" else "errors"
+                message = (child.get("message") or child.text or "").strip().splitlines()
+                cause = message[0][:200] if message else "(no message)"
+                causes[cause].append(test_id)
+                break
+            if child.tag == "skipped":
+                outcome = "xfailed" if (child.get("type") == "pytest.xfail") else "skipped"
+                break
+        counts[outcome] += 1
+
+    ran = counts["passed"] + counts["failed"] + counts["errors"]
+    figure = 100.0 * counts["passed"] / ran if ran else 0.0
+    print(
+        f"{args.title}: {counts['passed']} passed, {counts['failed']} failed, {counts['errors']} errors,"
+        f" {counts['skipped']} skipped, {counts['xfailed']} xfailed -> pass figure {figure:.2f}%"
+        f" ({counts['passed']}/{ran})"
+    )
+    for cause, tests in sorted(causes.items(), key=lambda item: -len(item[1])):
+        print(f"\n[{len(tests)}] {cause}")
+        for test_id in sorted(tests):
+            print(f"    {test_id}")
+
+
+if __name__ == "__main__":
+    main()
