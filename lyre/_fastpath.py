@@ -178,7 +178,13 @@ class FusedExceptionMiddleware(ExceptionMiddleware):
                     path = path[n:]
             partial = None
             partial_scope: Scope = {}
-            for route in router._route_index().candidates(path):
+            index = router._index
+            if index is None or router._index_version != router._routes.version:
+                index = router._route_index()
+            candidates = index.cache.get(path)
+            if candidates is None:
+                candidates = index.candidates(path)
+            for route in candidates:
                 if route.__class__ is Route:
                     # Route.matches, inlined for lyre's own Route class.
                     static = route._static_path

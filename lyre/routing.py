@@ -27,7 +27,7 @@ from typing import Any, SupportsIndex, TypeVar
 from lyre._exception_handler import handle_exception, tracked, tracker_for, wrap_app_handling_exceptions
 from lyre._utils import get_route_path, is_async_callable, parse_host_header
 from lyre.concurrency import run_in_threadpool
-from lyre.convertors import CONVERTOR_TYPES, Convertor
+from lyre.convertors import CONVERTOR_TYPES, Convertor, StringConvertor
 from lyre.datastructures import URL, Headers, URLPath
 from lyre.exceptions import HTTPException, StarletteDeprecationWarning
 from lyre.middleware import Middleware
@@ -172,7 +172,10 @@ def compile_path(path: str) -> tuple[Pattern[str], str, dict[str, Convertor[Any]
 def _convert_params(match: re.Match[str], convertors: dict[str, Convertor[Any]]) -> dict[str, Any]:
     params: dict[str, Any] = match.groupdict()
     for key, value in params.items():
-        params[key] = convertors[key].convert(value)
+        convertor = convertors[key]
+        # PERF: ``str`` parameters (the common case) are returned as matched, without a call.
+        if convertor.__class__ is not StringConvertor:
+            params[key] = convertor.convert(value)
     return params
 
 
