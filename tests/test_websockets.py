@@ -598,3 +598,13 @@ def test_cookies_and_state_reach_the_websocket(anyio_backend: str) -> None:
     client = TestClient(app, backend=anyio_backend, cookies={"c": "1"})  # type: ignore[arg-type]
     with client.websocket_connect("/ws", headers={"x-h": "v"}) as session:
         assert session.receive_json() == {"cookies": {"c": "1"}, "headers": "v"}
+
+
+def test_exit_stops_an_app_that_only_sends(anyio_backend: str) -> None:
+    async def app(websocket: WebSocket) -> None:
+        await websocket.accept()
+        while True:
+            await websocket.send_text("spam")
+
+    with client_for(app, anyio_backend).websocket_connect("/") as session:
+        assert session.receive_text() == "spam"
