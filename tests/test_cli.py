@@ -22,7 +22,10 @@ from lyre.__main__ import main as dunder_main
 REPO = Path(__file__).resolve().parent.parent
 
 APP_SOURCE = """
+from lyre.applications import Starlette
 from lyre.endpoints import HTTPEndpoint
+from lyre.middleware import Middleware
+from lyre.middleware.gzip import GZipMiddleware
 from lyre.responses import PlainTextResponse
 from lyre.routing import Host, Mount, Route, Router, WebSocketRoute
 
@@ -75,6 +78,8 @@ routes = [
     Mount("/plain", routes=[Route("/p", users, name="p")]),
     Mount("/raw", app=raw_asgi, name="raw"),
     Host("{sub}.example.com", app=Router([Route("/h", home, name="h")]), name="sub"),
+    Mount("/gz", routes=[Route("/g", users, name="g")], name="gz", middleware=[Middleware(GZipMiddleware)]),
+    Mount("/subapp", app=Starlette(routes=[Route("/s", item, name="s")]), name="subapp"),
 ]
 app = Router(routes)
 
@@ -117,6 +122,8 @@ def test_routes_table(target_module: str, capsys: pytest.CaptureFixture[str]) ->
         ["GET,HEAD", "/plain/p", "p", f"{m}.users"],
         ["*", "/raw/{path:path}", "raw", f"{m}.raw_asgi"],
         ["GET,HEAD", "//{sub}.example.com/h", "sub:h", f"{m}.home"],
+        ["GET,HEAD", "/gz/g", "gz:g", f"{m}.users"],
+        ["GET,HEAD", "/subapp/s", "subapp:s", f"{m}.item"],
     ]
 
 
