@@ -35,8 +35,8 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar, overload
+from collections.abc import AsyncGenerator, Iterator, Mapping
+from typing import Any, Generic, NoReturn
 
 import anyio
 
@@ -51,9 +51,6 @@ if sys.version_info >= (3, 13):  # pragma: no cover
 else:  # pragma: no cover
     from typing_extensions import TypeVar as _DefaultTypeVar
 
-if TYPE_CHECKING:
-    from typing import Self
-
 __all__ = [
     "SERVER_PUSH_HEADERS_TO_COPY",
     "ClientDisconnect",
@@ -67,7 +64,6 @@ __all__ = [
 ]
 
 StateT = _DefaultTypeVar("StateT", bound=Mapping[str, Any] | State, default=State)
-_T = TypeVar("_T")
 
 SERVER_PUSH_HEADERS_TO_COPY = {"accept", "accept-encoding", "accept-language", "cache-control", "user-agent"}
 
@@ -169,39 +165,26 @@ def cookie_parser(cookie_string: str) -> dict[str, str]:
     return cookies
 
 
-# Lazy attributes -------------------------------------------------------------------------------
-
-
-class _lazy(Generic[_T]):
-    # A read-once attribute: computed on first access, then stored in the instance ``__dict__``.
-    # PERF: a non-data descriptor, so after the first access the value is found in the instance
-    # dict by the normal attribute lookup, without calling any Python code.
-
-    __slots__ = ("__doc__", "func", "name")
-
-    def __init__(self, func: Callable[[Any], _T]) -> None:
-        self.func = func
-        self.name = func.__name__
-        self.__doc__ = func.__doc__
-
-    @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> Self: ...
-    @overload
-    def __get__(self, instance: object, owner: type[Any] | None = None) -> _T: ...
-    def __get__(self, instance: object | None, owner: type[Any] | None = None) -> Self | _T:
-        if instance is None:
-            return self
-        value = instance.__dict__[self.name] = self.func(instance)
-        return value
-
-
 def _ascii_query(query_string: bytes) -> bytes:
     """Percent-encode the bytes of a query string that are not ASCII (keeps everything else)."""
     return re.sub(rb"[\x80-\xff]", lambda m: b"%%%02X" % m.group()[0], query_string)
 
 
 class HTTPConnection(Mapping[str, Any], Generic[StateT]):
-    """What HTTP requests and WebSocket sessions share: a read-only mapping view over the scope."""
+    """What HTTP requests and WebSocket sessions share: a read-only mapping view over the scope.
+
+    Derived values are computed on first access and cached in ``_url``, ``_base_url``, ``_headers``,
+    ``_query_params``, ``_cookies`` and ``_state``.
+    """
+
+    # PERF: the caches default to ``None`` on the class, so construction stores nothing and a
+    # property's first access is one attribute read plus the computation.
+    _url: URL | None = None
+    _base_url: URL | None = None
+    _headers: Headers | None = None
+    _query_params: QueryParams | None = None
+    _cookies: dict[str, str] | None = None
+    _state: Any = None
 
     def __init__(self, scope: Scope, receive: Receive | None = None) -> None:
         assert scope["type"] in ("http", "websocket")
@@ -224,21 +207,31 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
     def app(self) -> Any:
         return self.scope["app"]
 
-    @_lazy
+    @property
     def url(self) -> URL:
         """The URL the client asked for (host header validated; see ``URL(scope=...)``)."""
-        scope = self.scope
-        try:
-            return URL(scope=scope)
-        except UnicodeDecodeError:
-            # lyre decision: a query string that is not UTF-8 is percent-encoded, not a 500.
-            fixed = dict(scope)
-            fixed["query_string"] = _ascii_query(scope.get("query_string", b""))
-            return URL(scope=fixed)
+        url = self._url
+        if url is None:
+            scope = self.scope
+            try:
+                url = URL(scope=scope)
+            except UnicodeDecodeError:
+                # lyre decision: a query string that is not UTF-8 is percent-encoded, not a 500.
+                fixed = dict(scope)
+                fixed["query_string"] = _ascii_query(scope.get("query_string", b""))
+                url = URL(scope=fixed)
+            self._url = url
+        return url
 
-    @_lazy
+    @property
     def base_url(self) -> URL:
         """The URL of the application root (``app_root_path`` / ``root_path``), with a trailing ``/``."""
+        url = self._base_url
+        if url is None:
+            url = self._base_url = self._build_base_url()
+        return url
+
+    def _build_base_url(self) -> URL:
         scope = self.scope
         root = scope.get("app_root_path", scope.get("root_path", ""))
         path = root if root.endswith("/") else root + "/"
@@ -254,27 +247,36 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
         }
         return URL(scope=base_scope)
 
-    @_lazy
+    @property
     def headers(self) -> Headers:
-        return Headers(scope=self.scope)
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers(scope=self.scope)
+        return headers
 
-    @_lazy
+    @property
     def query_params(self) -> QueryParams:
-        return QueryParams(self.scope["query_string"])
+        query_params = self._query_params
+        if query_params is None:
+            query_params = self._query_params = QueryParams(self.scope["query_string"])
+        return query_params
 
     @property
     def path_params(self) -> dict[str, Any]:
         # Read each time: the router fills it in after a middleware may have built this object.
         return self.scope.get("path_params", {})  # type: ignore[no-any-return]
 
-    @_lazy
+    @property
     def cookies(self) -> dict[str, str]:
         """Cookies from every ``cookie`` header, later headers overriding earlier names."""
-        cookies: dict[str, str] = {}
-        # PERF: scan the raw ASGI header list; no Headers object needed.
-        for name, value in self.scope.get("headers", ()):
-            if name == b"cookie":
-                cookies.update(cookie_parser(value.decode("latin-1")))
+        cookies = self._cookies
+        if cookies is None:
+            cookies = {}
+            # PERF: scan the raw ASGI header list; no Headers object needed.
+            for name, value in self.scope.get("headers", ()):
+                if name == b"cookie":
+                    cookies.update(cookie_parser(value.decode("latin-1")))
+            self._cookies = cookies
         return cookies
 
     @property
@@ -303,14 +305,17 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
         assert "user" in self.scope, "AuthenticationMiddleware must be installed to access request.user"
         return self.scope["user"]
 
-    @_lazy
+    @property
     def state(self) -> StateT:
         """``State`` over ``scope["state"]``: shared by every connection object on this scope."""
-        scope = self.scope
-        state = scope.get("state")
+        state = self._state
         if state is None:
-            state = scope["state"] = {}
-        return State(state)  # type: ignore[return-value]
+            scope = self.scope
+            data = scope.get("state")
+            if data is None:
+                data = scope["state"] = {}
+            state = self._state = State(data)
+        return state  # type: ignore[no-any-return]
 
     def url_for(self, name: str, /, **path_params: Any) -> URL:
         provider = self.scope.get("router") or self.scope.get("app")

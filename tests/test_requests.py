@@ -141,11 +141,10 @@ def test_lazy_properties_are_cached() -> None:
 
 def test_lazy_properties_not_computed_until_asked() -> None:
     request = Request(make_scope())
-    assert "url" not in request.__dict__
-    assert "headers" not in request.__dict__
-    assert "cookies" not in request.__dict__
+    assert request.__dict__.keys() == {"scope", "_receive", "_send"}
     request.url  # noqa: B018
-    assert "url" in request.__dict__
+    request.cookies  # noqa: B018
+    assert request.__dict__.keys() == {"scope", "_receive", "_send", "_url", "_cookies"}
 
 
 def test_path_params_and_client_read_scope_each_time() -> None:
@@ -467,6 +466,8 @@ async def test_form_after_body() -> None:
     assert form.multi_items() == [("a", "1"), ("b", "2")]
 
 
-def test_url_lazy_descriptor_on_class() -> None:
-    assert Request.url.__doc__
-    assert isinstance(Request(make_scope()).url, URL)
+def test_cached_properties_are_read_only() -> None:
+    request = Request(make_scope())
+    assert isinstance(request.url, URL)
+    with pytest.raises(AttributeError):
+        request.url = URL("/x")  # type: ignore[misc]
