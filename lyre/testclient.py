@@ -144,6 +144,7 @@ class WebSocketTestSession:
         self._error: BaseException | None = None
         self._finished = False
         self._client_disconnected = False
+        self._error_after_client_close = False
         self._cancel_scope: anyio.CancelScope | None = None
 
     def __enter__(self) -> Self:
@@ -168,7 +169,7 @@ class WebSocketTestSession:
         finally:
             self._exit_stack.close()
         error = self._error
-        if error is not None and not (self._client_disconnected and isinstance(error, WebSocketDisconnect)):
+        if error is not None and not (self._error_after_client_close and isinstance(error, WebSocketDisconnect)):
             # An app that lets the client's own disconnect propagate is not an error; anything else is.
             raise error
         return None
@@ -182,6 +183,7 @@ class WebSocketTestSession:
                 raise
             except BaseException as exc:
                 self._error = exc
+                self._error_after_client_close = self._client_disconnected
             finally:
                 self._finished = True
                 self._from_app.put(_APP_FINISHED)

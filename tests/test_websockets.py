@@ -608,3 +608,15 @@ def test_exit_stops_an_app_that_only_sends(anyio_backend: str) -> None:
 
     with client_for(app, anyio_backend).websocket_connect("/") as session:
         assert session.receive_text() == "spam"
+
+
+def test_app_raising_websocket_disconnect_on_its_own_is_reported(anyio_backend: str) -> None:
+    async def app(websocket: WebSocket) -> None:
+        await websocket.accept()
+        raise WebSocketDisconnect(code=1001, reason="app gave up")
+
+    with pytest.raises(WebSocketDisconnect) as info:
+        with client_for(app, anyio_backend).websocket_connect("/") as session:
+            with pytest.raises(WebSocketDisconnect):
+                session.receive_text()
+    assert (info.value.code, info.value.reason) == (1001, "app gave up")
