@@ -13,7 +13,7 @@ from lyre.applications import Lyre
 from lyre.exceptions import HTTPException, WebSocketException
 from lyre.requests import HTTPConnection
 from lyre.responses import PlainTextResponse, Response
-from lyre.routing import Mount, WebSocketRoute
+from lyre.routing import Host, Mount, WebSocketRoute
 from lyre.testclient import TestClient, WebSocketDenialResponse
 from lyre.types import Message, Receive, Scope, Send
 from lyre.websockets import (
@@ -620,3 +620,116 @@ def test_app_raising_websocket_disconnect_on_its_own_is_reported(anyio_backend: 
             with pytest.raises(WebSocketDisconnect):
                 session.receive_text()
     assert (info.value.code, info.value.reason) == (1001, "app gave up")
+
+
+# -- more routing ends: Host, bare Router, url_for, middleware, handlers ----------------------
+
+
+def test_websocket_through_host_and_bare_router(anyio_backend: str) -> None:
+    from lyre.routing import Router
+
+    async def hello(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(f"{websocket.path_params['sub']} {websocket.path_params['n']}")
+        await websocket.close()
+
+    inner = Router(routes=[WebSocketRoute("/ws/{n:int}", hello, name="hello")])
+    router = Router(routes=[Host("{sub}.example.org", app=inner, name="site")])
+    client = TestClient(router, backend=anyio_backend)  # type: ignore[arg-type]
+    with client.websocket_connect("ws://api.example.org/ws/7") as session:
+        assert session.receive_text() == "api 7"
+    with pytest.raises(WebSocketDisconnect) as info:
+        with client.websocket_connect("ws://other.host/ws/7"):
+            pass  # pragma: no cover
+    assert info.value.code == 1000
+
+
+def test_websocket_url_for(anyio_backend: str) -> None:
+    async def target(websocket: WebSocket) -> None:
+        await websocket.accept()  # pragma: no cover
+
+    async def where(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(str(websocket.url_for("target", room="blue")))
+        await websocket.close()
+
+    app = Lyre(routes=[WebSocketRoute("/rooms/{room}", target, name="target"), WebSocketRoute("/where", where)])
+    with TestClient(app, backend=anyio_backend).websocket_connect("/where") as session:  # type: ignore[arg-type]
+        assert session.receive_text() == "ws://testserver/rooms/blue"
+
+
+def test_pure_asgi_middleware_sees_websocket_messages(anyio_backend: str) -> None:
+    from lyre.middleware import Middleware
+
+    seen: list[str] = []
+
+    class Spy:
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            async def spy_send(message: Message) -> None:
+                seen.append(message["type"])
+                await send(message)
+
+            await self.app(scope, receive, spy_send)
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("x")
+        await websocket.close()
+
+    app = Lyre(routes=[WebSocketRoute("/ws", endpoint)], middleware=[Middleware(Spy)])
+    with TestClient(app, backend=anyio_backend).websocket_connect("/ws") as session:  # type: ignore[arg-type]
+        assert session.receive_text() == "x"
+    assert seen == ["websocket.accept", "websocket.send", "websocket.close"]
+
+
+def test_custom_handler_for_an_exception_in_a_websocket(anyio_backend: str) -> None:
+    class Banned(Exception):
+        pass
+
+    async def on_banned(websocket: WebSocket, exc: Exception) -> None:
+        await websocket.close(code=4403, reason="banned")
+
+    async def endpoint(websocket: WebSocket) -> None:
+        raise Banned()
+
+    app = Lyre(routes=[WebSocketRoute("/ws", endpoint)], exception_handlers={Banned: on_banned})
+    with pytest.raises(WebSocketDisconnect) as info:
+        with TestClient(app, backend=anyio_backend).websocket_connect("/ws"):  # type: ignore[arg-type]
+            pass  # pragma: no cover
+    assert (info.value.code, info.value.reason) == (4403, "banned")
+
+
+def test_unhandled_error_in_routed_endpoint_reaches_the_test(anyio_backend: str) -> None:
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.receive_text()
+        raise RuntimeError("endpoint crashed")
+
+    app = Lyre(routes=[WebSocketRoute("/ws", endpoint)])
+    with pytest.raises(RuntimeError, match="endpoint crashed"):
+        with TestClient(app, backend=anyio_backend).websocket_connect("/ws") as session:  # type: ignore[arg-type]
+            session.send_text("go")
+            with pytest.raises((RuntimeError, WebSocketDisconnect)):
+                session.receive_text()
+
+
+def test_lifespan_state_reaches_websocket(anyio_backend: str) -> None:
+    import contextlib
+    from collections.abc import AsyncIterator
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Lyre) -> AsyncIterator[dict[str, str]]:
+        yield {"greeting": "hello"}
+
+    async def endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text(websocket.state.greeting)
+        await websocket.close()
+
+    app = Lyre(routes=[WebSocketRoute("/ws", endpoint)], lifespan=lifespan)
+    with TestClient(app, backend=anyio_backend) as client:  # type: ignore[arg-type]
+        with client.websocket_connect("/ws") as session:
+            assert session.receive_text() == "hello"
