@@ -268,7 +268,16 @@ class BaseRoute:
 
 
 class Route(BaseRoute):
-    """An HTTP route: a path template, an endpoint and the methods it answers."""
+    """An HTTP route: a path template, an endpoint and the methods it answers.
+
+    Subclasses that do not call ``__init__`` (FastAPI's ``APIRoute``) must keep working from the
+    documented attributes alone, hence the class-level defaults of the private ones.
+    """
+
+    _static_path: str | None = None
+    _inline_app: ASGIApp | None = None
+    _inline_call: Callable[[Request], Awaitable[Response]] | None = None
+    _allow: str | None = None
 
     def __init__(
         self,
@@ -301,7 +310,6 @@ class Route(BaseRoute):
 
         if methods is None:
             self.methods: set[str] | None = None
-            self._allow = ""
         else:
             ordered = list(dict.fromkeys(m.upper() for m in methods))
             if "GET" in ordered and "HEAD" not in ordered:
@@ -343,7 +351,10 @@ class Route(BaseRoute):
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         methods = self.methods
         if methods and scope["method"] not in methods:
-            headers = {"Allow": self._allow}
+            allow = self._allow
+            if allow is None:
+                allow = ", ".join(sorted(methods))
+            headers = {"Allow": allow}
             if "app" in scope:
                 raise HTTPException(status_code=405, headers=headers)
             await PlainTextResponse("Method Not Allowed", status_code=405, headers=headers)(scope, receive, send)
