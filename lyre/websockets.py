@@ -72,6 +72,10 @@ class WebSocket(HTTPConnection[StateT]):
         self._send = send
         self.client_state = _CONNECTING
         self.application_state = _CONNECTING
+        # PERF: the receive_*/send_* helpers inline the state checks of receive()/send() unless a
+        # subclass overrides those two methods (then the helpers go through the overrides).
+        cls = type(self)
+        self._direct = cls is WebSocket or (cls.receive is WebSocket.receive and cls.send is WebSocket.send)
 
     async def receive(self) -> Message:
         """The next ASGI message from the client, checked against the connection state."""
@@ -149,29 +153,47 @@ class WebSocket(HTTPConnection[StateT]):
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
 
-    def _require_accepted(self) -> None:
+    async def _receive_data(self) -> Message:
+        """One ``websocket.receive`` message, for the receive_* helpers (disconnects raise)."""
         if self.application_state is not _CONNECTED:
             raise WebSocketDisconnected('WebSocket is not connected. Need to call "accept" first.')
-
-    async def receive_text(self) -> str:
-        self._require_accepted()
+        if self._direct and self.client_state is _CONNECTED:
+            message = await self._receive()
+            message_type = message["type"]
+            if message_type == "websocket.receive":
+                return message
+            if message_type == "websocket.disconnect":
+                self.client_state = _DISCONNECTED
+                raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+            raise RuntimeError(
+                'Expected ASGI message "websocket.receive" or "websocket.disconnect", '
+                f"but got {message_type!r}"
+            )
         message = await self.receive()
         self._raise_on_disconnect(message)
-        text: str = message["text"]
+        return message
+
+    async def _send_data(self, message: Message) -> None:
+        if self._direct and self.application_state is _CONNECTED:
+            try:
+                await self._send(message)
+            except OSError:
+                self.application_state = _DISCONNECTED
+                raise WebSocketDisconnect(code=1006)
+        else:
+            await self.send(message)
+
+    async def receive_text(self) -> str:
+        text: str = (await self._receive_data())["text"]
         return text
 
     async def receive_bytes(self) -> bytes:
-        self._require_accepted()
-        message = await self.receive()
-        self._raise_on_disconnect(message)
-        data: bytes = message["bytes"]
+        data: bytes = (await self._receive_data())["bytes"]
         return data
 
     async def receive_json(self, mode: str = "text") -> Any:
         _check_mode(mode)
-        self._require_accepted()
-        message = await self.receive()
-        self._raise_on_disconnect(message)
+        message = await self._receive_data()
         if mode == "text":
             text = message["text"]
         else:
@@ -203,18 +225,18 @@ class WebSocket(HTTPConnection[StateT]):
             pass
 
     async def send_text(self, data: str) -> None:
-        await self.send({"type": "websocket.send", "text": data})
+        await self._send_data({"type": "websocket.send", "text": data})
 
     async def send_bytes(self, data: bytes) -> None:
-        await self.send({"type": "websocket.send", "bytes": data})
+        await self._send_data({"type": "websocket.send", "bytes": data})
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         _check_mode(mode)
         text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
         if mode == "text":
-            await self.send({"type": "websocket.send", "text": text})
+            await self._send_data({"type": "websocket.send", "text": text})
         else:
-            await self.send({"type": "websocket.send", "bytes": text.encode("utf-8")})
+            await self._send_data({"type": "websocket.send", "bytes": text.encode("utf-8")})
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
         await self.send({"type": "websocket.close", "code": code, "reason": reason or ""})

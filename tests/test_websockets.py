@@ -733,3 +733,33 @@ def test_lifespan_state_reaches_websocket(anyio_backend: str) -> None:
     with TestClient(app, backend=anyio_backend) as client:  # type: ignore[arg-type]
         with client.websocket_connect("/ws") as session:
             assert session.receive_text() == "hello"
+
+
+@pytest.mark.anyio
+async def test_subclass_overriding_receive_and_send_is_used_by_helpers() -> None:
+    log: list[str] = []
+
+    class Logged(WebSocket):
+        async def receive(self) -> Message:
+            message = await super().receive()
+            log.append("in:" + message["type"])
+            return message
+
+        async def send(self, message: Message) -> None:
+            log.append("out:" + message["type"])
+            await super().send(message)
+
+    peer = Peer(CONNECT, {"type": "websocket.receive", "text": "x"}, {"type": "websocket.disconnect", "code": 1001})
+    websocket = Logged(ws_scope(), peer.receive, peer.send)
+    await websocket.accept()
+    assert await websocket.receive_text() == "x"
+    await websocket.send_text("y")
+    with pytest.raises(WebSocketDisconnect):
+        await websocket.receive_bytes()
+    assert log == [
+        "in:websocket.connect",
+        "out:websocket.accept",
+        "in:websocket.receive",
+        "out:websocket.send",
+        "in:websocket.disconnect",
+    ]
