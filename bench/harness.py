@@ -12,6 +12,7 @@ import asyncio
 import gc
 import importlib
 import json
+import logging
 import sys
 import time
 import traceback
@@ -465,6 +466,8 @@ async def prepare_cell(framework: str, sc: Scenario, factory: Callable[[], ASGIA
     if factory is None:
         cell.error = "n/a"
         return cell
+    root = logging.getLogger()
+    root_level = root.level
     try:
         app = factory()
         cell.app = app
@@ -495,6 +498,11 @@ async def prepare_cell(framework: str, sc: Scenario, factory: Callable[[], ASGIA
         cell.error = short_error(exc)
         if "--verbose" in sys.argv:
             traceback.print_exc()
+    finally:
+        # Under a server each app has its own process; here they share one. Litestar's default
+        # logging set-up lowers the root logger to INFO, which would make BlackSheep log every 404
+        # (to stderr, at a cost). Restore the level the process had, as a separate process would.
+        root.setLevel(root_level)
     return cell
 
 

@@ -261,6 +261,7 @@ def render_chart(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: 
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return False
     fws = [fw for fw in frameworks if fw != "raw"] if "starlette" in frameworks else frameworks
@@ -273,14 +274,16 @@ def render_chart(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: 
         vals = []
         for sc in scs:
             v = ratios["vs_starlette"][sc.name][fw] if "starlette" in frameworks else cells[sc.name][fw].ops
-            vals.append(v or 0.0)
+            vals.append(v or float("nan"))
         xs = [j + (i - (len(fws) - 1) / 2) * width for j in range(len(names))]
         ax.bar(xs, vals, width, label=FRAMEWORKS[fw][1], color=colors.get(fw))
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right")
     if "starlette" in frameworks:
         ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
-        ax.set_ylabel("speed-up vs Starlette 1.10 (req/s ratio)")
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+        ax.set_ylabel("speed-up vs Starlette 1.10 (req/s ratio, log scale)")
     else:
         ax.set_ylabel("requests/s")
     ax.set_title(title)
@@ -388,8 +391,8 @@ async def profile_cell(spec: str, seconds: float, top: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (3 repetitions, ~0.02s per cell)")
-    p.add_argument("--reps", type=int, help="repetitions per cell (default 7, quick 3)")
-    p.add_argument("--target", type=float, help="seconds per timed repetition of a cell (default 0.12)")
+    p.add_argument("--reps", type=int, help="repetitions per cell (default 5, quick 3)")
+    p.add_argument("--target", type=float, help="seconds per timed repetition of a cell (default 0.1)")
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated subset")
     p.add_argument("--scenarios", default="", help="comma-separated subset (default all)")
     p.add_argument("--no-scaling", action="store_true", help="skip the route-count scaling table")
@@ -419,8 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [f for f in frameworks if f not in FRAMEWORKS]
     if unknown:
         raise SystemExit(f"unknown frameworks: {unknown}; known: {list(FRAMEWORKS)}")
-    reps = args.reps or (3 if args.quick else 7)
-    target = args.target or (0.02 if args.quick else 0.12)
+    reps = args.reps or (3 if args.quick else 5)
+    target = args.target or (0.02 if args.quick else 0.1)
     mode = "quick" if args.quick else "full"
 
     def log(msg: str) -> None:

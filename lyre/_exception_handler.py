@@ -63,15 +63,14 @@ _TRACK = ResponseTracker.track
 def tracker_for(send: Send) -> ResponseTracker:
     """The tracker behind ``send`` if it is one, else a new tracker wrapping it."""
     if type(send) is MethodType and send.__func__ is _TRACK:
-        tracker: ResponseTracker = send.__self__
-        return tracker
+        return send.__self__  # type: ignore[no-any-return]
     return ResponseTracker(send)
 
 
 def tracked(send: Send) -> tuple[ResponseTracker, Send]:
     """``(tracker, send_to_pass_down)``: reuses the tracker behind ``send`` when there is one."""
     if type(send) is MethodType and send.__func__ is _TRACK:
-        return send.__self__, send
+        return send.__self__, send  # type: ignore[return-value]
     tracker = ResponseTracker(send)
     return tracker, tracker.track
 
@@ -108,7 +107,7 @@ async def handle_exception(
         raise RuntimeError("Caught handled exception, but response already started.") from exc
     try:
         if is_async_callable(handler):
-            response = await handler(conn, exc)  # type: ignore[arg-type]
+            response = await handler(conn, exc)  # type: ignore[arg-type, misc]
         else:
             response = await run_in_threadpool(handler, conn, exc)  # type: ignore[arg-type]
         if response is not None:

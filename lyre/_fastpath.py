@@ -36,7 +36,7 @@ from lyre.middleware.errors import ServerErrorMiddleware
 from lyre.middleware.exceptions import ExceptionMiddleware
 from lyre.requests import Request
 from lyre.responses import PlainTextResponse, Response
-from lyre.routing import Match, Route, Router, _convert_params
+from lyre.routing import BaseRoute, Match, Route, Router, _convert_params
 from lyre.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
 __all__ = ["FusedExceptionMiddleware", "FusedServerErrorMiddleware", "router_is_fusable"]
@@ -176,7 +176,7 @@ class FusedExceptionMiddleware(ExceptionMiddleware):
                     path = ""
                 elif path[n] == "/":
                     path = path[n:]
-            partial = None
+            partial: BaseRoute | None = None
             partial_scope: Scope = {}
             index = router._index
             if index is None or router._index_version != router._routes.version:

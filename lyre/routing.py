@@ -198,7 +198,7 @@ def request_response(func: Callable[[Request], Awaitable[Response] | Response]) 
     if is_async_callable(func):
         call = func  # type: ignore[assignment]
     else:
-        call = functools.partial(run_in_threadpool, func)  # type: ignore[arg-type]
+        call = functools.partial(run_in_threadpool, func)  # type: ignore[arg-type, call-arg, assignment]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         tracker, send = tracked(send)
@@ -494,7 +494,7 @@ class Mount(BaseRoute):
                 remaining["path"] = given_path
             url = _child_url_path(self.routes, child_name, remaining)
             if url is not None:
-                return URLPath(path=prefix.rstrip("/") + str(url), protocol=url.protocol)
+                return URLPath(path=prefix.rstrip("/") + str(url), protocol=url.protocol)  # type: ignore[arg-type]
         raise NoMatchFound(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -553,7 +553,7 @@ class Host(BaseRoute):
             host, remaining = replace_params(self.host_format, self.param_convertors, path_params)
             url = _child_url_path(self.routes, child_name, remaining)
             if url is not None:
-                return URLPath(path=str(url), protocol=url.protocol, host=host)
+                return URLPath(path=str(url), protocol=url.protocol, host=host)  # type: ignore[arg-type]
         raise NoMatchFound(name, path_params)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -622,7 +622,7 @@ class _RouteList(list[BaseRoute]):
         super().__delitem__(index)
         self._changed()
 
-    def __iadd__(self, items: Iterable[BaseRoute]) -> _RouteList:  # type: ignore[override]
+    def __iadd__(self, items: Iterable[BaseRoute]) -> _RouteList:  # type: ignore[override, misc]
         super().__iadd__(items)
         self._changed()
         return self

@@ -109,7 +109,7 @@ class ServerErrorMiddleware:
         elif self.handler is None:
             response = self.error_response(request, exc)
         elif is_async_callable(self.handler):
-            response = await self.handler(request, exc)  # type: ignore[arg-type]
+            response = await self.handler(request, exc)  # type: ignore[arg-type, misc]
         else:
             response = await run_in_threadpool(self.handler, request, exc)  # type: ignore[arg-type]
         if not started and response is not None:
