@@ -63,7 +63,7 @@ _TRACK = ResponseTracker.track
 def tracker_for(send: Send) -> ResponseTracker:
     """The tracker behind ``send`` if it is one, else a new tracker wrapping it."""
     if type(send) is MethodType and send.__func__ is _TRACK:
-        return send.__self__  # type: ignore[no-any-return]
+        return send.__self__  # type: ignore[no-any-return, return-value]
     return ResponseTracker(send)
 
 
