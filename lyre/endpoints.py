@@ -39,7 +39,31 @@ __all__ = [
 ]
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY")
-_ALLOWED_CACHE: weakref.WeakKeyDictionary[type, list[str]] = weakref.WeakKeyDictionary()
+class _Dispatch:
+    """What a class (or one instance) dispatches to: allowed methods and, per method, its handler.
+
+    ``handlers`` maps a request method to ``(attribute name, is_async)``; ``is_async`` is ``None``
+    when it must be decided per call (an instance attribute may shadow the class's).
+    """
+
+    __slots__ = ("allowed", "handlers")
+
+    def __init__(self, obj: Any, per_class: bool) -> None:
+        self.allowed: list[str] = []
+        self.handlers: dict[str, tuple[str, bool | None]] = {}
+        has_head = getattr(obj, "head", None) is not None
+        for method in _METHODS:
+            name = method.lower()
+            if method == "HEAD" and not has_head:
+                name = "get"
+            handler = getattr(obj, name, None)
+            if handler is None:
+                continue
+            self.allowed.append(method)
+            self.handlers[method] = (name, bool(is_async_callable(handler)) if per_class else None)
+
+
+_DISPATCH_CACHE: weakref.WeakKeyDictionary[type, _Dispatch] = weakref.WeakKeyDictionary()
 
 
 class HTTPEndpoint:
@@ -51,36 +75,39 @@ class HTTPEndpoint:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
-        # PERF: the allowed methods depend only on the class unless the instance already carries
-        # attributes (a subclass __init__ that set some before calling ours), so cache per class.
-        cls = type(self)
-        allowed = None if self.__dict__ else _ALLOWED_CACHE.get(cls)
-        if allowed is None:
-            allowed = [
-                method
-                for method in _METHODS
-                if getattr(self, method.lower(), None) is not None
-                or (method == "HEAD" and getattr(self, "get", None) is not None)
-            ]
-            if not self.__dict__:
-                _ALLOWED_CACHE[cls] = allowed
+        # PERF: what to dispatch to depends only on the class unless the instance already carries
+        # attributes (a subclass __init__ that set some before calling ours): cache it per class,
+        # including whether each handler is async, so a request costs two dict lookups.
+        if self.__dict__:
+            table = _Dispatch(self, per_class=False)
+        else:
+            cls = type(self)
+            cached = _DISPATCH_CACHE.get(cls)
+            if cached is None:
+                cached = _DISPATCH_CACHE[cls] = _Dispatch(self, per_class=True)
+            table = cached
         self.scope = scope
         self.receive = receive
         self.send = send
-        self._allowed_methods = allowed
+        self._dispatch = table
+        self._allowed_methods = table.allowed
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.dispatch().__await__()
 
     async def dispatch(self) -> None:
         request = Request(self.scope, receive=self.receive, send=self.send)
-        method = request.method
-        if method in self._allowed_methods:
-            name = "get" if method == "HEAD" and getattr(self, "head", None) is None else method.lower()
-            handler: Any = getattr(self, name)
-        else:
+        entry = self._dispatch.handlers.get(request.method)
+        handler: Any
+        if entry is None:
             handler = self.method_not_allowed
-        if is_async_callable(handler):
+            is_async = is_async_callable(handler)
+        else:
+            name, is_async = entry
+            handler = getattr(self, name)
+            if is_async is None or name in self.__dict__:
+                is_async = is_async_callable(handler)
+        if is_async:
             response = await handler(request)
         else:
             response = await run_in_threadpool(handler, request)
