@@ -467,7 +467,7 @@ async def prepare_cell(framework: str, sc: Scenario, factory: Callable[[], ASGIA
         cell.error = "n/a"
         return cell
     root = logging.getLogger()
-    root_level = root.level
+    root_level, root_handlers = root.level, list(root.handlers)
     try:
         app = factory()
         cell.app = app
@@ -500,9 +500,11 @@ async def prepare_cell(framework: str, sc: Scenario, factory: Callable[[], ASGIA
             traceback.print_exc()
     finally:
         # Under a server each app has its own process; here they share one. Litestar's default
-        # logging set-up lowers the root logger to INFO, which would make BlackSheep log every 404
-        # (to stderr, at a cost). Restore the level the process had, as a separate process would.
+        # logging set-up gives the root logger a handler at INFO, which would print every 404 that
+        # BlackSheep logs at INFO (to stderr, at a cost). Restore the root logger as it was, as a
+        # separate process would have it; each framework's own loggers are left alone.
         root.setLevel(root_level)
+        root.handlers[:] = root_handlers
     return cell
 
 
