@@ -402,3 +402,29 @@ def test_websocket_endpoint_can_close_in_on_connect(anyio_backend: str) -> None:
         with ws_client(Reject, anyio_backend).websocket_connect("/ws"):
             pass  # pragma: no cover
     assert (info.value.code, info.value.reason) == (4000, "not today")
+
+
+def test_instance_attributes_set_before_init_are_honoured(anyio_backend: str) -> None:
+    class Configurable(HTTPEndpoint):
+        def __init__(self, scope: Any, receive: Any, send: Any) -> None:
+            if scope["path"] == "/sync":
+                self.get = self.sync_get  # type: ignore[method-assign]
+            else:
+                self.delete = self.async_delete  # type: ignore[attr-defined]
+            super().__init__(scope, receive, send)
+
+        async def get(self, request: Request) -> Response:
+            return PlainTextResponse("async get")
+
+        def sync_get(self, request: Request) -> Response:
+            return PlainTextResponse(f"sync get, in a worker thread: {threading.get_ident() != MAIN_THREAD}")
+
+        async def async_delete(self, request: Request) -> Response:
+            return PlainTextResponse("deleted")
+
+    c = client(Lyre(routes=[Route("/sync", Configurable), Route("/other", Configurable)]), anyio_backend)
+    assert c.get("/sync").text == "sync get, in a worker thread: True"
+    assert c.delete("/sync").headers["allow"] == "GET, HEAD"
+    assert c.get("/other").text == "async get"
+    assert c.delete("/other").text == "deleted"
+    assert c.put("/other").headers["allow"] == "GET, HEAD, DELETE"
