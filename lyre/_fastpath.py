@@ -39,7 +39,12 @@ from lyre.responses import PlainTextResponse, Response
 from lyre.routing import BaseRoute, Match, Route, Router, _convert_params
 from lyre.types import ASGIApp, ExceptionHandler, Receive, Scope, Send
 
-__all__ = ["FusedExceptionMiddleware", "FusedServerErrorMiddleware", "router_is_fusable"]
+__all__ = ["MAX_REQUEST_HEADERS", "FusedExceptionMiddleware", "FusedServerErrorMiddleware", "router_is_fusable"]
+
+#: lyre decision (safety): a request with more header lines than this answers ``431`` before any
+#: application code runs. Servers bound header *bytes*; this bounds the count that every
+#: ``Headers`` lookup would scan. Change it by assigning ``lyre._fastpath.MAX_REQUEST_HEADERS``.
+MAX_REQUEST_HEADERS = 1000
 
 
 def router_is_fusable(router: Any) -> bool:
@@ -52,6 +57,14 @@ def router_is_fusable(router: Any) -> bool:
         and cls.handle_unmatched is Router.handle_unmatched
         and router.middleware_stack == router.app
     )
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class FusedServerErrorMiddleware(ServerErrorMiddleware):
@@ -77,6 +90,14 @@ class FusedServerErrorMiddleware(ServerErrorMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if len(scope["headers"]) > MAX_REQUEST_HEADERS:
+            await PlainTextResponse("Request Header Fields Too Large", status_code=431)(scope, receive, send)
+            return
+        if not scope["path"].isascii() and not _encodable(scope["path"]):
+            # lyre decision (safety): a path holding lone surrogates (a server that decoded invalid
+            # UTF-8 with surrogateescape) cannot be echoed, encoded or logged safely: 400 up front.
+            await PlainTextResponse("Bad Request", status_code=400)(scope, receive, send)
             return
         limit = self.max_body_size
         if self.inner_reports_started and RESPONDER_SCOPE_KEY not in scope:

@@ -14,7 +14,12 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
-from lyre._fastpath import FusedExceptionMiddleware, FusedServerErrorMiddleware, router_is_fusable
+from lyre._fastpath import (
+    MAX_REQUEST_HEADERS,
+    FusedExceptionMiddleware,
+    FusedServerErrorMiddleware,
+    router_is_fusable,
+)
 from lyre.datastructures import State, URLPath
 from lyre.exceptions import StarletteDeprecationWarning
 from lyre.middleware import Middleware, _MiddlewareFactory
@@ -32,6 +37,7 @@ _F = TypeVar("_F")
 
 __all__ = [
     "DEFAULT_MAX_BODY_SIZE",
+    "MAX_REQUEST_HEADERS",
     "ASGIApp",
     "BaseRoute",
     "ExceptionHandler",
