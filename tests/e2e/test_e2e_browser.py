@@ -179,10 +179,10 @@ def test_upload_an_image(page: Any, base_url: str, tmp_path: Path) -> None:
 
 def test_set_and_delete_the_cookie(page: Any, base_url: str) -> None:
     page.goto("/cookie")
-    assert page.inner_text("#cookie-value") == "null"
+    assert page.inner_text("#cookie-value") == "None"
 
     page.click("#set-cookie")
-    page.wait_for_function("document.querySelector('#cookie-value').textContent === '\"value\"'")
+    page.wait_for_function("document.querySelector('#cookie-value').textContent === \"'value'\"")
     [cookie] = [c for c in page.context.cookies() if c["name"] == "mycookie"]
     assert cookie["value"] == "value"
     assert cookie["httpOnly"] is True and cookie["secure"] is True and cookie["path"] == "/"
@@ -190,7 +190,7 @@ def test_set_and_delete_the_cookie(page: Any, base_url: str) -> None:
     assert page.evaluate("document.cookie") == ""  # HttpOnly: invisible to scripts
 
     page.click("#delete-cookie")
-    page.wait_for_function("document.querySelector('#cookie-value').textContent === 'null'")
+    page.wait_for_function("document.querySelector('#cookie-value').textContent === 'None'")
     assert [c for c in page.context.cookies() if c["name"] == "mycookie"] == []
 
 
@@ -214,3 +214,29 @@ def test_home_links_every_item_and_middleware_headers(page: Any, base_url: str) 
     page.wait_for_function("document.querySelector('#hi-author').textContent === 'John'")
     assert page.inner_text("#hi-body") == "hi"
     assert page.inner_text("#hi-host") == base_url.removeprefix("http://")
+
+
+def test_unicode_upload_name_and_form_fields(page: Any, base_url: str, tmp_path: Path) -> None:
+    """Real browser encodings: a UTF-8 file name in multipart, UTF-8 text in urlencoded and query forms."""
+    image = tmp_path / "photo été.png"
+    image.write_bytes(_png(4, 4))
+    page.goto("/upload")
+    page.set_input_files("#file-input", str(image))
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-result")
+    assert page.inner_text("#filename") == "photo été.png"
+
+    page.goto("/form")
+    page.fill("input[name=name]", "Bö Z & co")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#result")
+    assert page.inner_text("#result") == "Bö Z & co"
+
+    page.goto("/query")
+    page.fill("input[name=name]", "Zoë")
+    page.check("input[name=t][value='1']")
+    page.check("input[name=t][value='3']")
+    page.click("button[type=submit]")
+    page.wait_for_url("**/query?name=Zo%C3%AB&t=1&t=3")
+    assert page.inner_text("#name") == "'Zoë'"
+    assert page.inner_text("#tags") == "['1', '3']"
