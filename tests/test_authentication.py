@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from lyre.applications import Lyre
@@ -79,7 +81,7 @@ async def ws_private(websocket: WebSocket) -> None:
     await websocket.close()
 
 
-def make_client(**options: object) -> TestClient:
+def make_client(**options: Any) -> TestClient:
     app = Lyre(
         routes=[
             Route("/whoami", whoami),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -59,7 +60,7 @@ async def stream(request: Request) -> Response:
     return StreamingResponse(gen(), media_type="text/plain")
 
 
-def client(**options: object) -> TestClient:
+def client(**options: Any) -> TestClient:
     routes = [
         Route("/big", big),
         Route("/small", small),
