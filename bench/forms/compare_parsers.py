@@ -269,15 +269,23 @@ def build_starlette_app() -> Any:
     return Starlette(routes=[Route("/upload", upload, methods=["POST"])])
 
 
-def framework_once(name: str, payload_kind: str, n: int = 300) -> float:
-    """Median seconds per request of ``n`` requests against one app, in this process."""
+def framework_once(name: str, payload_kind: str, heap: str = "compact", n: int = 300) -> float:
+    """Median seconds per request of ``n`` requests against one app, in this process.
+
+    ``heap="pinned"`` keeps the whole request body alive as one 1 MiB object (as a server holding any
+    long-lived large object would): glibc then serves the request's own ~1 MiB buffers by mmap and
+    page-faults them on every request instead of reusing heap memory.
+    """
     import anyio
 
     if payload_kind == "random":
         payload = os.urandom(1024 * 1024)
     else:  # every byte value in turn, as bench/harness.py's multipart scenario
         payload = bytes(range(256)) * 4096
-    body = chunks_of(field_part("title", "report") + file_part("file", "data.bin", payload) + closing(), CHUNK)
+    whole = field_part("title", "report") + file_part("file", "data.bin", payload) + closing()
+    body = chunks_of(whole, CHUNK)
+    if heap != "pinned":
+        del whole
     app = build_lyre_app() if name == "lyre" else build_starlette_app()
     driver = asgi_driver(app, body, f"multipart/form-data; boundary={BOUNDARY}")
 
@@ -310,19 +318,19 @@ def bench_frameworks(rounds: int = 3) -> None:
         names = ["lyre"]
     print("1 MiB upload + one text field, 64 KiB chunks, in-process ASGI on asyncio;")
     print(f"median µs/request of 300 requests, in each of {rounds} fresh processes\n")
-    print("| payload | " + " | ".join(names) + (" | Starlette / lyre |" if len(names) == 2 else " |"))
+    print("| payload, heap | " + " | ".join(names) + (" | Starlette / lyre |" if len(names) == 2 else " |"))
     print("|---|" + "---|" * len(names) + ("---|" if len(names) == 2 else ""))
-    for payload_kind in ("random", "periodic"):
+    for payload_kind, heap in (("random", "compact"), ("periodic", "compact"), ("random", "pinned"), ("periodic", "pinned")):
         samples: dict[str, list[float]] = {name: [] for name in names}
         for r in range(rounds):
             for name in names if r % 2 == 0 else list(reversed(names)):
                 out = subprocess.run(
-                    [sys.executable, __file__, "framework-once", name, payload_kind],
+                    [sys.executable, __file__, "framework-once", name, payload_kind, heap],
                     check=True, capture_output=True, text=True,
                 ).stdout
                 samples[name].append(float(out.strip()))
         cells = [" / ".join(f"{v * 1e6:.0f}" for v in samples[name]) for name in names]
-        row = f"| {payload_kind} | " + " | ".join(cells)
+        row = f"| {payload_kind}, {heap} | " + " | ".join(cells)
         if len(names) == 2:
             ratios = sorted(s / ly for s, ly in zip(samples["starlette"], samples["lyre"], strict=True))
             row += f" | {ratios[0]:.1f}x - {ratios[-1]:.1f}x"
@@ -404,7 +412,7 @@ def build_memory_app() -> Any:
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "all"
     if what == "framework-once":
-        print(framework_once(sys.argv[2], sys.argv[3]))
+        print(framework_once(sys.argv[2], sys.argv[3], sys.argv[4]))
         sys.exit(0)
     if what in ("parsers", "all"):
         bench_parsers()
