@@ -531,3 +531,15 @@ async def test_urlencoded_many_fields_one_chunk() -> None:
     assert form["f999"] == "v 999"
     with pytest.raises(MultiPartException, match="Maximum number of fields is 999"):
         await FormParser(Headers(), agen([body]), max_fields=999).parse()
+
+
+def test_importing_lyre_requests_does_not_import_python_multipart() -> None:
+    import subprocess
+
+    code = (
+        "import sys, lyre.requests, lyre.formparsers\n"
+        "assert 'python_multipart' not in sys.modules, 'imported too early'\n"
+        "from lyre.requests import parse_options_header\n"
+        "assert 'python_multipart' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
