@@ -629,3 +629,42 @@ def test_import_error_names_the_extra() -> None:
         "    print(isinstance(exc, RuntimeError), 'lyre[full]' in str(exc), 'httpx2' in str(exc))\n"
     )
     assert out == "True True True"
+
+
+def test_explicit_host_header_is_used(anyio_backend: str) -> None:
+    client = make_client(echo_scope, anyio_backend)
+    headers = client.get("/", headers={"host": "example.org:8443"}).json()["headers"]
+    assert [v for k, v in headers if k == "host"] == ["example.org:8443"]
+
+
+def test_error_in_the_middle_of_a_stream(anyio_backend: str) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"first "
+        raise RuntimeError("broken stream")
+
+    async def endpoint(request: Request) -> Response:
+        return StreamingResponse(chunks())
+
+    app = Lyre(routes=[Route("/", endpoint)])
+    with pytest.raises(RuntimeError, match="broken stream"):
+        make_client(app, anyio_backend).get("/")
+    client = make_client(app, anyio_backend, raise_server_exceptions=False)
+    with client.stream("GET", "/") as response:
+        assert response.status_code == 200
+        assert response.read() == b"first "
+
+
+def test_background_task_error_is_raised(anyio_backend: str) -> None:
+    from lyre.background import BackgroundTask
+
+    def fail() -> None:
+        raise ValueError("background failed")
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse("done", background=BackgroundTask(fail))
+
+    app = Lyre(routes=[Route("/", endpoint)])
+    with pytest.raises(ValueError, match="background failed"):
+        make_client(app, anyio_backend).get("/")
+    response = make_client(app, anyio_backend, raise_server_exceptions=False).get("/")
+    assert response.text == "done"
