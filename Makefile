@@ -23,6 +23,7 @@ run: $(RUNSTAMP)
 	$(BIN)/python -m lyre run examples.cheatsheet.app:app --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
+	bash scripts/install-browser.sh $(BIN)/python
 	$(BIN)/ruff check lyre tests bench examples
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
