@@ -471,3 +471,15 @@ def test_cached_properties_are_read_only() -> None:
     assert isinstance(request.url, URL)
     with pytest.raises(AttributeError):
         request.url = URL("/x")  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+async def test_json_depth_check_hostile_escapes_and_utf16() -> None:
+    # Escape-heavy bodies are checked in linear time (a backtracking string regex would be quadratic).
+    body = b"[" * 600 + b'"' + b'\\"' * 200_000 + b'"' + b"]" * 600
+    with pytest.raises(MalformedJSONError, match="Nesting deeper than 512 levels"):
+        await Request(make_scope(), receiver(body)).json()
+    wide = ("[" * 520 + "]" * 520).encode("utf-16")
+    assert await Request(make_scope(), receiver(wide)).json() is not None
+    ok = json.dumps([["\\[" * 10, {"k": '"]]]'}]] * 400).encode()
+    assert len(await Request(make_scope(), receiver(ok)).json()) == 400
