@@ -59,6 +59,7 @@ class Server:
         self.error: str | None = None
         self.rps: list[float] = []
         self.p99: list[float] = []
+        self.cpu_us: list[float] = []  # server CPU µs per request
 
     @property
     def url(self) -> str:
@@ -99,6 +100,15 @@ class Server:
         if problem:
             raise AssertionError(problem)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (from /proc)."""
+        assert self.proc is not None
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
@@ -114,9 +124,10 @@ class Server:
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
-def parse_wrk(out: str) -> tuple[float, float, int]:
-    """(requests/s, p99 seconds, non-2xx/3xx count) from ``wrk --latency`` output."""
+def parse_wrk(out: str) -> tuple[float, float, int, int]:
+    """(requests/s, p99 seconds, non-2xx/3xx count, total requests) from ``wrk --latency`` output."""
     rps_m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total_m = re.search(r"(\d+) requests in", out)
     p99_m = re.search(r"^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
     bad_m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     err_m = re.search(r"Socket errors:.*?timeout (\d+)", out)
@@ -125,10 +136,12 @@ def parse_wrk(out: str) -> tuple[float, float, int]:
     bad = int(bad_m.group(1)) if bad_m else 0
     if err_m:
         bad += int(err_m.group(1))
-    return float(rps_m.group(1)), float(p99_m.group(1)) * _UNITS[p99_m.group(2)], bad
+    total = int(total_m.group(1)) if total_m else 0
+    return float(rps_m.group(1)), float(p99_m.group(1)) * _UNITS[p99_m.group(2)], bad, total
 
 
-def run_wrk(url: str, duration: float, connections: int, headers: list[tuple[bytes, bytes]]) -> tuple[float, float, int]:
+def run_wrk(url: str, duration: float, connections: int,
+            headers: list[tuple[bytes, bytes]]) -> tuple[float, float, int, int]:
     hdr_args: list[str] = []
     for k, v in headers:
         hdr_args += ["-H", f"{k.decode()}: {v.decode()}"]
@@ -140,7 +153,8 @@ def run_wrk(url: str, duration: float, connections: int, headers: list[tuple[byt
     return parse_wrk(out.stdout)
 
 
-def run_pyload(url: str, duration: float, connections: int, headers: list[tuple[bytes, bytes]]) -> tuple[float, float, int]:
+def run_pyload(url: str, duration: float, connections: int,
+               headers: list[tuple[bytes, bytes]]) -> tuple[float, float, int, int]:
     """Fallback load generator (a subprocess running ``_pyload_main``), used when wrk is missing."""
     cmd = [*pin(0), sys.executable, __file__, "--_pyload", url, str(duration), str(connections),
            json.dumps([[k.decode(), v.decode()] for k, v in headers])]
@@ -148,7 +162,7 @@ def run_pyload(url: str, duration: float, connections: int, headers: list[tuple[
     if out.returncode != 0:
         raise RuntimeError(f"load generator failed: {out.stderr.strip()[-300:]}")
     data = json.loads(out.stdout)
-    return data["rps"], data["p99"], data["bad"]
+    return data["rps"], data["p99"], data["bad"], data["total"]
 
 
 def _pyload_main(url: str, duration: float, connections: int, headers_json: str) -> None:
@@ -199,7 +213,7 @@ def _pyload_main(url: str, duration: float, connections: int, headers_json: str)
         elapsed = asyncio.run(main())
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else 0.0
-    print(json.dumps({"rps": len(latencies) / elapsed, "p99": p99, "bad": bad}))
+    print(json.dumps({"rps": len(latencies) / elapsed, "p99": p99, "bad": bad, "total": len(latencies)}))
 
 
 def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: list[Scenario],
@@ -232,6 +246,26 @@ def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: li
             s = servers[sc.name][fw]
             cols.append(f"{statistics.median(s.p99) * 1e3:.2f}" if s.p99 and not s.error else "-")
         out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+    out += ["\n## Server CPU time per request, µs (lower is better; robust to other load on the machine)\n",
+            "| scenario | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    cpu: dict[tuple[str, str], float | None] = {}
+    for sc in scs:
+        cols = []
+        for fw in frameworks:
+            s = servers[sc.name][fw]
+            v = statistics.median(s.cpu_us) if s.cpu_us and not s.error else None
+            cpu[(sc.name, fw)] = v
+            cols.append(f"{v:.1f}" if v else "-")
+        out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+    for base, title in (("starlette", "CPU capacity vs Starlette (Starlette CPU/req ÷ framework CPU/req)"),
+                        ("raw", "CPU capacity vs raw ASGI (raw CPU/req ÷ framework CPU/req; 1.00x = the floor)")):
+        if base not in frameworks:
+            continue
+        out += [f"\n## {title}\n", "| scenario | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        for sc in scs:
+            b = cpu.get((sc.name, base))
+            cols = [f"{b / cpu[(sc.name, fw)]:.2f}x" if b and cpu.get((sc.name, fw)) else "-" for fw in frameworks]
+            out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
     for base, title in (("starlette", "vs Starlette (req/s ratio, higher is better)"),
                         ("raw", "vs raw ASGI (req/s ratio; 1.00x = the floor)")):
         if base not in frameworks:
@@ -250,7 +284,11 @@ def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: li
     if lyre and raw:
         out.append("\n## Target\n")
         out.append(f"- plaintext >= 0.9x raw ASGI's requests/s under uvicorn: **{'MET' if lyre / raw >= 0.9 else 'NOT MET'}** "
-                   f"({lyre / raw:.2f}x)")
+                   f"({lyre / raw:.2f}x by wall-clock req/s)")
+        lc, rc = cpu.get(("plaintext", "lyre")), cpu.get(("plaintext", "raw"))
+        if lc and rc:
+            out.append(f"- the same by server CPU per request (capacity): **{'MET' if rc / lc >= 0.9 else 'NOT MET'}** "
+                       f"({rc / lc:.2f}x)")
     return "\n".join(out) + "\n"
 
 
@@ -312,12 +350,17 @@ def main(argv: list[str] | None = None) -> int:
                     if s.error:
                         continue
                     try:
-                        rps, p99, bad = load(s.url, args.duration, args.connections, sc.headers)
+                        cpu0 = s.cpu_seconds()
+                        rps, p99, bad, total = load(s.url, args.duration, args.connections, sc.headers)
+                        cpu = s.cpu_seconds() - cpu0
                         if bad:
                             raise RuntimeError(f"{bad} bad responses or timeouts")
                         s.rps.append(rps)
                         s.p99.append(p99)
-                        log(f"  rep {rep + 1} {sc.name:10s} {fw:10s} {rps:10,.0f} req/s  p99 {p99 * 1e3:6.2f} ms")
+                        if total and cpu == cpu:
+                            s.cpu_us.append(cpu / total * 1e6)
+                        log(f"  rep {rep + 1} {sc.name:10s} {fw:10s} {rps:10,.0f} req/s  p99 {p99 * 1e3:6.2f} ms"
+                            f"  server CPU {s.cpu_us[-1] if s.cpu_us else float('nan'):6.1f} µs/req")
                     except Exception as exc:  # noqa: BLE001
                         s.error = harness.short_error(exc)
                         log(f"  ! {sc.name}/{fw}: {s.error}")
