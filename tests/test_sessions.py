@@ -326,3 +326,37 @@ def test_websocket_gets_the_session_but_no_cookie_write() -> None:
     client = TestClient(app)
     with client.websocket_connect("/ws", headers={"cookie": f"session={STARLETTE_COOKIE_USER_BO}"}) as session:
         assert session.receive_json() == {"user": "bo"}
+
+
+# -- the signer is byte-identical to itsdangerous --------------------------------------------------
+
+
+@pytest.mark.parametrize("secret", ["k", "a much longer secret key with ünïcode", ""])
+@pytest.mark.parametrize("timestamp", [0, 1, 255, 256, 1_700_000_000, 2**40])
+def test_signer_matches_itsdangerous(secret: str, timestamp: int) -> None:
+    from lyre.middleware.sessions import _TimestampSigner
+
+    class Fixed(itsdangerous.TimestampSigner):
+        def get_timestamp(self) -> int:
+            return timestamp
+
+    ours = _TimestampSigner(secret)
+    value = b"eyJ1c2VyIjogImJvIn0="
+    signed = ours.sign(value, timestamp)
+    assert signed == Fixed(secret).sign(value)
+    assert ours.unsign(signed, None, timestamp) == value
+    assert ours.unsign(signed, 10, timestamp + 10) == value
+    assert ours.unsign(signed, 10, timestamp + 11) is None  # expired
+    assert ours.unsign(signed, 10, timestamp - 1) is None  # from the future
+    head, _, signature = signed.rpartition(b".")
+    tampered = head + b"." + (b"A" if signature[:1] != b"A" else b"B") + signature[1:]
+    assert ours.unsign(tampered, None, timestamp) is None
+    assert ours.unsign(head + b"x." + signature, None, timestamp) is None
+    assert ours.unsign(b"no-separators", None, timestamp) is None
+
+
+def test_a_replaced_signer_is_honoured() -> None:
+    middleware = SessionMiddleware(untouched, secret_key="k")
+    middleware.signer = itsdangerous.TimestampSigner("k", salt="custom")
+    value = middleware._cookie_line({"a": 1}).decode().split(";")[0].split("=", 1)[1]
+    assert itsdangerous.TimestampSigner("k", salt="custom").unsign(value)

@@ -17,8 +17,11 @@ lyre decisions (safer by default, invisible to well-formed traffic):
 from __future__ import annotations
 
 import binascii
+import hashlib
+import hmac
 import json
-from base64 import b64decode, b64encode
+import time
+from base64 import b64decode, b64encode, urlsafe_b64decode, urlsafe_b64encode
 from typing import Any, Literal
 
 import itsdangerous
@@ -103,6 +106,56 @@ def _encode_session(session: dict[str, Any]) -> bytes:
     return b64encode(text.encode("utf-8"))
 
 
+class _TimestampSigner:
+    """Byte-for-byte ``itsdangerous.TimestampSigner(secret)`` with its defaults, made cheap.
+
+    Same salt (``itsdangerous.Signer``), key derivation (``django-concat``: SHA-1 of
+    salt + ``signer`` + secret), HMAC-SHA1, separator and base64url encodings; the tests check both
+    directions against itsdangerous itself.
+    """
+
+    __slots__ = ("_mac",)
+
+    def __init__(self, secret_key: str) -> None:
+        derived = hashlib.sha1(b"itsdangerous.Signer" + b"signer" + secret_key.encode("utf-8")).digest()
+        # PERF: itsdangerous derives the key and builds a new HMAC on every call; copy a keyed one.
+        self._mac = hmac.new(derived, digestmod=hashlib.sha1)
+
+    def _signature(self, value: bytes) -> bytes:
+        mac = self._mac.copy()
+        mac.update(value)
+        return mac.digest()
+
+    def sign(self, value: bytes, now: int) -> bytes:
+        timestamp = urlsafe_b64encode(now.to_bytes(8, "big").lstrip(b"\0")).rstrip(b"=")
+        value = value + b"." + timestamp
+        return value + b"." + urlsafe_b64encode(self._signature(value)).rstrip(b"=")
+
+    def unsign(self, signed: bytes, max_age: int | None, now: int) -> bytes | None:
+        """The payload, or ``None`` when the signature is bad or the value expired."""
+        value, sep, signature = signed.rpartition(b".")
+        if not sep:
+            return None
+        try:
+            expected = urlsafe_b64decode(signature + b"=" * (-len(signature) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        if not hmac.compare_digest(expected, self._signature(value)):
+            return None
+        payload, sep, timestamp = value.rpartition(b".")
+        if not sep:
+            return None
+        try:
+            issued = int.from_bytes(urlsafe_b64decode(timestamp + b"=" * (-len(timestamp) % 4)), "big")
+        except (binascii.Error, ValueError):
+            return None
+        if max_age is not None:
+            age = now - issued
+            if age > max_age or age < 0:
+                return None
+        return payload
+
+
 class SessionMiddleware:
     """Load ``scope["session"]`` from a signed cookie; write the cookie back when it changed."""
 
@@ -120,6 +173,8 @@ class SessionMiddleware:
     ) -> None:
         self.app = app
         self.signer = itsdangerous.TimestampSigner(str(secret_key))
+        self._default_signer = self.signer
+        self._fast_signer = _TimestampSigner(str(secret_key))
         self.session_cookie = session_cookie
         self.max_age = max_age
         self.path = path
@@ -152,7 +207,13 @@ class SessionMiddleware:
         if raw_cookie is None:
             return None
         try:
-            data = self.signer.unsign(raw_cookie.encode("latin-1"), max_age=self.max_age)
+            signed = raw_cookie.encode("latin-1")
+            if self.signer is self._default_signer:
+                data = self._fast_signer.unsign(signed, self.max_age, int(time.time()))
+                if data is None:
+                    return None
+            else:  # a signer replaced by the user
+                data = self.signer.unsign(signed, max_age=self.max_age)
             loaded = json.loads(b64decode(data, validate=True))
         except (BadSignature, binascii.Error, ValueError, UnicodeError):
             return None
@@ -194,7 +255,11 @@ class SessionMiddleware:
         await self.app(scope, receive, send_wrapper)
 
     def _cookie_line(self, session: dict[str, Any]) -> bytes:
-        value = self.signer.sign(_encode_session(session)).decode("ascii")
+        payload = _encode_session(session)
+        if self.signer is self._default_signer:
+            value = self._fast_signer.sign(payload, int(time.time())).decode("ascii")
+        else:
+            value = self.signer.sign(payload).decode("ascii")
         size = len(self.session_cookie) + 1 + len(value)
         if size > MAX_COOKIE_SIZE:
             raise ValueError(
