@@ -428,3 +428,22 @@ def test_instance_attributes_set_before_init_are_honoured(anyio_backend: str) ->
     assert c.get("/other").text == "async get"
     assert c.delete("/other").text == "deleted"
     assert c.put("/other").headers["allow"] == "GET, HEAD, DELETE"
+
+
+def test_on_disconnect_runs_when_the_session_block_ends(anyio_backend: str) -> None:
+    codes: list[int] = []
+
+    class Echo(WebSocketEndpoint):
+        encoding = "text"
+
+        async def on_receive(self, websocket: WebSocket, data: Any) -> None:
+            await websocket.send_text(data)
+
+        async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
+            codes.append(close_code)
+
+    for _ in range(5):
+        with ws_client(Echo, anyio_backend).websocket_connect("/ws") as session:
+            session.send_text("x")
+            assert session.receive_text() == "x"
+    assert codes == [1000] * 5
