@@ -498,9 +498,12 @@ class MultiPartParser:
         _, params = _parse_options(self.headers.get("content-type", ""))
         charset = params.get("charset", "utf-8")
         try:
-            codecs.lookup(charset)
+            info = codecs.lookup(charset)
         except LookupError:
-            raise MultiPartException(f"Unknown charset in multipart: {charset!r}.") from None
+            info = None
+        # Codecs that are not text encodings ("base64", "zip", "rot13") cannot decode form text.
+        if info is None or not getattr(info, "_is_text_encoding", True):
+            raise MultiPartException(f"Unknown charset in multipart: {charset!r}.")
         self._charset = charset
         boundary = params.get("boundary")
         if boundary is None:
@@ -556,6 +559,9 @@ class MultiPartParser:
             async for chunk in self.stream:
                 if not chunk:
                     continue
+                if type(chunk) is not bytes:
+                    # File data is kept as views of the chunks: they must be immutable.
+                    chunk = bytes(chunk)
                 try:
                     parser.write(chunk)
                 except parse_error:

@@ -227,6 +227,7 @@ async def test_multipart_windows_path_filename_reported_as_sent() -> None:
         ("multipart/form-data; boundary=", b"", "Invalid boundary in multipart."),
         ("multipart/form-data; boundary=" + "b" * 201, b"", "Invalid boundary in multipart."),
         (f"multipart/form-data; boundary={BOUNDARY}; charset=nope-8", b"", "Unknown charset in multipart: 'nope-8'."),
+        (f"multipart/form-data; boundary={BOUNDARY}; charset=base64", b"", "Unknown charset in multipart: 'base64'."),
         (f"multipart/form-data; boundary={BOUNDARY}", b"garbage without boundary", "Invalid multipart data."),
         (f"multipart/form-data; boundary={BOUNDARY}", b"", "Invalid multipart data."),
         (
@@ -543,3 +544,20 @@ def test_importing_lyre_requests_does_not_import_python_multipart() -> None:
         "assert 'python_multipart' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.anyio
+async def test_multipart_mutable_chunks_are_copied() -> None:
+    data = b"0123456789" * 1000
+    body = multipart_body([("f", ("a.bin", data, None))])
+    buffer = bytearray()
+
+    async def reused_buffer() -> AsyncGenerator[bytes, None]:
+        for i in range(0, len(body), 1000):
+            buffer[:] = body[i : i + 1000]
+            yield buffer  # type: ignore[misc]
+            buffer[:] = b"X" * len(buffer)  # the producer reuses its buffer
+
+    form = await MultiPartParser(mp_headers(), reused_buffer()).parse()
+    assert await form["f"].read() == data  # type: ignore[union-attr]
+    await form.close()
