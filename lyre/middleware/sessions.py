@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import time
-from base64 import b64decode, b64encode, urlsafe_b64decode, urlsafe_b64encode
 from typing import Any, Literal
 
 import itsdangerous
@@ -35,6 +34,20 @@ __all__ = ["HTTPConnection", "MutableHeaders", "Session", "SessionMiddleware"]
 
 #: Browsers drop a cookie whose ``name=value`` exceeds this many bytes.
 MAX_COOKIE_SIZE = 4096
+
+# PERF: binascii directly (base64's wrappers cost more than the work for short values).
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
+def _b64url_encode(data: bytes) -> bytes:
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=")
+
+
+def _b64url_decode(data: bytes) -> bytes:
+    # Lenient like itsdangerous (which uses base64.urlsafe_b64decode): stray characters are ignored.
+    return binascii.a2b_base64(data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4))
+
 
 _CLEARED_EXPIRES = "expires=Thu, 01 Jan 1970 00:00:00 GMT; "
 
@@ -103,7 +116,7 @@ def _encode_session(session: dict[str, Any]) -> bytes:
                     f"session cookie: it is not JSON serializable ({exc})."
                 ) from exc
         raise TypeError(f"Session data cannot be stored in the session cookie: {exc}") from exc
-    return b64encode(text.encode("utf-8"))
+    return binascii.b2a_base64(text.encode("utf-8"), newline=False)
 
 
 class _TimestampSigner:
@@ -114,22 +127,20 @@ class _TimestampSigner:
     directions against itsdangerous itself.
     """
 
-    __slots__ = ("_mac",)
+    __slots__ = ("_key",)
 
     def __init__(self, secret_key: str) -> None:
-        derived = hashlib.sha1(b"itsdangerous.Signer" + b"signer" + secret_key.encode("utf-8")).digest()
-        # PERF: itsdangerous derives the key and builds a new HMAC on every call; copy a keyed one.
-        self._mac = hmac.new(derived, digestmod=hashlib.sha1)
+        # PERF: itsdangerous derives the key and builds an HMAC object on every call; derive once
+        # and use the one-shot C ``hmac.digest``.
+        self._key = hashlib.sha1(b"itsdangerous.Signer" + b"signer" + secret_key.encode("utf-8")).digest()
 
     def _signature(self, value: bytes) -> bytes:
-        mac = self._mac.copy()
-        mac.update(value)
-        return mac.digest()
+        return hmac.digest(self._key, value, "sha1")
 
     def sign(self, value: bytes, now: int) -> bytes:
-        timestamp = urlsafe_b64encode(now.to_bytes(8, "big").lstrip(b"\0")).rstrip(b"=")
+        timestamp = _b64url_encode(now.to_bytes(8, "big").lstrip(b"\0"))
         value = value + b"." + timestamp
-        return value + b"." + urlsafe_b64encode(self._signature(value)).rstrip(b"=")
+        return value + b"." + _b64url_encode(self._signature(value))
 
     def unsign(self, signed: bytes, max_age: int | None, now: int) -> bytes | None:
         """The payload, or ``None`` when the signature is bad or the value expired."""
@@ -137,7 +148,7 @@ class _TimestampSigner:
         if not sep:
             return None
         try:
-            expected = urlsafe_b64decode(signature + b"=" * (-len(signature) % 4))
+            expected = _b64url_decode(signature)
         except (binascii.Error, ValueError):
             return None
         if not hmac.compare_digest(expected, self._signature(value)):
@@ -146,7 +157,7 @@ class _TimestampSigner:
         if not sep:
             return None
         try:
-            issued = int.from_bytes(urlsafe_b64decode(timestamp + b"=" * (-len(timestamp) % 4)), "big")
+            issued = int.from_bytes(_b64url_decode(timestamp), "big")
         except (binascii.Error, ValueError):
             return None
         if max_age is not None:
@@ -214,7 +225,7 @@ class SessionMiddleware:
                     return None
             else:  # a signer replaced by the user
                 data = self.signer.unsign(signed, max_age=self.max_age)
-            loaded = json.loads(b64decode(data, validate=True))
+            loaded = json.loads(binascii.a2b_base64(data, strict_mode=True))
         except (BadSignature, binascii.Error, ValueError, UnicodeError):
             return None
         if type(loaded) is not dict:
@@ -244,7 +255,11 @@ class SessionMiddleware:
                     # Never edit a list we did not create (a response object may be reused).
                     headers = message["headers"] = [] if headers is None else list(headers)
                     if accessed:
-                        MutableHeaders(raw=headers).add_vary_header("Cookie")
+                        # PERF: the common case (no Vary yet) is one append.
+                        if any(name == b"vary" for name, _ in headers):
+                            MutableHeaders(raw=headers).add_vary_header("Cookie")
+                        else:
+                            headers.append((b"vary", b"Cookie"))
                     if modified:
                         if current:
                             headers.append((b"set-cookie", self._cookie_line(current)))
