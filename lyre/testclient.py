@@ -120,6 +120,7 @@ class _AppFinished:
 
 
 _APP_FINISHED = _AppFinished()
+_SETTLE_CHECKPOINTS = 50
 
 
 class WebSocketTestSession:
@@ -145,6 +146,9 @@ class WebSocketTestSession:
         self._finished = False
         self._client_disconnected = False
         self._error_after_client_close = False
+        self._given = 0  # messages sent to the app
+        self._taken = 0  # messages the app has received
+        self._app_waiting = False
         self._cancel_scope: anyio.CancelScope | None = None
 
     def __enter__(self) -> Self:
@@ -189,7 +193,13 @@ class WebSocketTestSession:
                 self._from_app.put(_APP_FINISHED)
 
     async def _asgi_receive(self) -> Message:
-        return await self._to_app_receive.receive()
+        self._app_waiting = True
+        try:
+            message = await self._to_app_receive.receive()
+        finally:
+            self._app_waiting = False
+        self._taken += 1
+        return message
 
     async def _asgi_send(self, message: Message) -> None:
         self._from_app.put(message)
@@ -209,9 +219,13 @@ class WebSocketTestSession:
             self._to_app_receive.close()
 
     async def _cancel(self) -> None:
-        # Let the app run up to its next suspension point first, so it sees the disconnect message.
-        await anyio.lowlevel.checkpoint()
-        await anyio.lowlevel.checkpoint()
+        # Give the app a moment to act on the disconnect just sent (on_disconnect hooks, cleanup):
+        # yield to it until it has returned, or taken every message and waits for another one,
+        # with a small bound for an app blocked elsewhere. Then cancel it, as a server would.
+        for _ in range(_SETTLE_CHECKPOINTS):
+            if self._finished or (self._app_waiting and self._taken >= self._given):
+                break
+            await anyio.lowlevel.checkpoint()
         if self._cancel_scope is not None:
             self._cancel_scope.cancel()
 
@@ -247,6 +261,7 @@ class WebSocketTestSession:
         """Deliver a raw ASGI message to the app."""
         if message.get("type") == "websocket.disconnect":
             self._client_disconnected = True
+        self._given += 1
         self.portal.call(self._to_app_send.send, message)
 
     def send_text(self, data: str) -> None:

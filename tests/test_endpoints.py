@@ -447,3 +447,19 @@ def test_on_disconnect_runs_when_the_session_block_ends(anyio_backend: str) -> N
             session.send_text("x")
             assert session.receive_text() == "x"
     assert codes == [1000] * 5
+
+
+def test_on_disconnect_with_some_awaits_completes(anyio_backend: str) -> None:
+    import anyio
+
+    steps: list[str] = []
+
+    class Cleanup(WebSocketEndpoint):
+        async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:
+            for i in range(5):
+                await anyio.sleep(0)
+                steps.append(f"step {i}")
+
+    with ws_client(Cleanup, anyio_backend).websocket_connect("/ws"):
+        pass
+    assert steps == [f"step {i}" for i in range(5)]
