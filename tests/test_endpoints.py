@@ -13,24 +13,12 @@ from lyre.applications import Lyre
 from lyre.endpoints import HTTPEndpoint, WebSocketEndpoint
 from lyre.exceptions import HTTPException
 from lyre.middleware import Middleware
+from lyre.middleware.sessions import SessionMiddleware
 from lyre.requests import Request
 from lyre.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from lyre.routing import Route, WebSocketRoute
 from lyre.testclient import TestClient
-from lyre.types import ASGIApp, Receive, Scope, Send
 from lyre.websockets import WebSocket, WebSocketDisconnect
-
-
-class SharedSessionMiddleware:
-    """A stand-in for SessionMiddleware: every request sees the same session dict."""
-
-    def __init__(self, app: ASGIApp, store: dict[str, Any]) -> None:
-        self.app = app
-        self.store = store
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["session"] = self.store
-        await self.app(scope, receive, send)
 
 MAIN_THREAD = threading.get_ident()
 
@@ -203,7 +191,7 @@ def test_cheatsheet_13b_decorated_endpoint(anyio_backend: str) -> None:
 
     app = Lyre(
         routes=[Route("/account", MyAccount), Route("/login", login), Route("/signin", signin)],
-        middleware=[Middleware(SharedSessionMiddleware, store={})],
+        middleware=[Middleware(SessionMiddleware, secret_key="s3cret")],
     )
     c = client(app, anyio_backend)
     response = c.get("/account", follow_redirects=False)
