@@ -304,28 +304,30 @@ class FormParser:
             raise MultiPartException(f"Too many fields. Maximum number of fields is {self.max_fields}.")
         self._items.append((unquote_plus(name.decode("latin-1")), unquote_plus(value.decode("latin-1"))))
 
-    def _add_fields(self, segments: list[bytes]) -> None:
-        """Decode ``name=value`` segments (empty ones skipped), enforcing both limits."""
+    def _add_fields(self, segments: list[str]) -> None:
+        """Add ``name=value`` segments (latin-1 text; empty ones skipped), enforcing both limits."""
         max_size = self.max_part_size
         max_fields = self.max_fields
         append = self._items.append
         for segment in segments:
             if not segment:
                 continue
-            name, _, value = segment.partition(b"=")
-            if len(name) + len(value) > max_size:
-                self._check_size(len(name) + len(value))
+            name, eq, value = segment.partition("=")
+            if len(segment) - len(eq) > max_size:
+                self._check_size(len(segment) - len(eq))
             self._fields += 1
             if self._fields > max_fields:
                 raise MultiPartException(f"Too many fields. Maximum number of fields is {max_fields}.")
-            key = name.decode("latin-1")
-            text = value.decode("latin-1")
-            # PERF: most keys and many values need no unquoting at all.
-            if "%" in key or "+" in key:
-                key = unquote_plus(key)
-            if "%" in text or "+" in text:
-                text = unquote_plus(text)
-            append((key, text))
+            # PERF: most names and many values need no unquoting, or only ``+`` -> space.
+            if "%" in name:
+                name = unquote_plus(name)
+            elif "+" in name:
+                name = name.replace("+", " ")
+            if "%" in value:
+                value = unquote_plus(value)
+            elif "+" in value:
+                value = value.replace("+", " ")
+            append((name, value))
 
     async def parse(self) -> FormData:
         """Read the whole stream and return the fields in order."""
@@ -337,32 +339,38 @@ class FormParser:
 
     async def _parse(self) -> FormData:
         max_size = self.max_part_size
-        pending = bytearray()  # the incomplete field carried over from the previous chunk
-        pending_eq = False  # whether ``pending`` already holds its ``=`` (not counted in the size)
+        # The incomplete field carried over from previous chunks, as pieces (no quadratic joins when
+        # a field arrives in many small chunks), its length, and whether it holds its ``=``.
+        pending: list[str] = []
+        pending_size = 0
+        pending_eq = False
         async for chunk in self.stream:
             if not chunk:
                 continue
-            if b"&" in chunk:
-                # PERF: one C-level split per chunk; only the last piece can be incomplete.
-                segments = chunk.split(b"&")
+            # PERF: decode the chunk once (latin-1 is one char per byte, so sizes are unchanged) and
+            # split it with one C-level call; only the last piece can be incomplete.
+            text = chunk.decode("latin-1")
+            if "&" in text:
+                segments = text.split("&")
                 last = segments.pop()
                 if pending:
-                    pending += segments[0]
-                    segments[0] = bytes(pending)
-                    pending = bytearray()
+                    pending.append(segments[0])
+                    segments[0] = "".join(pending)
                 self._add_fields(segments)
-                pending += last
-                pending_eq = b"=" in last
+                pending = [last]
+                pending_size = len(last)
+                pending_eq = "=" in last
             else:
-                pending += chunk
+                pending.append(text)
+                pending_size += len(text)
                 if not pending_eq:
-                    pending_eq = b"=" in chunk
+                    pending_eq = "=" in text
             # The running size is checked per chunk, so an oversized field is rejected before it is
             # all buffered.
-            if len(pending) - pending_eq > max_size:
-                self._check_size(len(pending) - pending_eq)
-        if pending:
-            self._add_fields([bytes(pending)])
+            if pending_size - pending_eq > max_size:
+                self._check_size(pending_size - pending_eq)
+        if pending_size:
+            self._add_fields(["".join(pending)])
         return FormData(self._items)
 
 
