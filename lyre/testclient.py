@@ -430,7 +430,12 @@ class _HTTPExchange:
         elif message_type == "http.response.debug":
             self.debug_info = message.get("info")
         # Other message types (extensions the client did not offer) are ignored.
-        await anyio.lowlevel.checkpoint()  # a real server yields here too; keeps the app cancellable
+        if not self.response_complete:
+            # A real server yields here too; keeps the app cancellable. Not after the message that
+            # completes the response: the disconnect that completion wakes would cancel the sender
+            # inside this ``send`` (a response's ``listen_for_disconnect``), so layers wrapping
+            # ``send`` never saw it return (FastAPI's telemetry ends its span there).
+            await anyio.lowlevel.checkpoint()
 
     def cancel(self) -> None:
         if self.cancel_scope is not None:
