@@ -49,6 +49,9 @@ def _b64url_decode(data: bytes) -> bytes:
     return binascii.a2b_base64(data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4))
 
 
+# PERF: json.loads() on bytes sniffs the encoding and re-dispatches; the cookie is UTF-8 JSON.
+_JSON_DECODER = json.JSONDecoder()
+
 _CLEARED_EXPIRES = "expires=Thu, 01 Jan 1970 00:00:00 GMT; "
 
 
@@ -127,15 +130,22 @@ class _TimestampSigner:
     directions against itsdangerous itself.
     """
 
-    __slots__ = ("_key",)
+    __slots__ = ("_inner", "_outer")
 
     def __init__(self, secret_key: str) -> None:
-        # PERF: itsdangerous derives the key and builds an HMAC object on every call; derive once
-        # and use the one-shot C ``hmac.digest``.
-        self._key = hashlib.sha1(b"itsdangerous.Signer" + b"signer" + secret_key.encode("utf-8")).digest()
+        key = hashlib.sha1(b"itsdangerous.Signer" + b"signer" + secret_key.encode("utf-8")).digest()
+        # PERF: itsdangerous derives the key and builds an HMAC object on every call. HMAC-SHA1 is
+        # sha1((K ^ opad) + sha1((K ^ ipad) + msg)): keep both keyed SHA-1 states and copy them.
+        block = key.ljust(64, b"\0")
+        self._inner = hashlib.sha1(bytes(b ^ 0x36 for b in block))
+        self._outer = hashlib.sha1(bytes(b ^ 0x5C for b in block))
 
     def _signature(self, value: bytes) -> bytes:
-        return hmac.digest(self._key, value, "sha1")
+        inner = self._inner.copy()
+        inner.update(value)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
     def sign(self, value: bytes, now: int) -> bytes:
         timestamp = _b64url_encode(now.to_bytes(8, "big").lstrip(b"\0"))
@@ -225,7 +235,7 @@ class SessionMiddleware:
                     return None
             else:  # a signer replaced by the user
                 data = self.signer.unsign(signed, max_age=self.max_age)
-            loaded = json.loads(binascii.a2b_base64(data, strict_mode=True))
+            loaded = _JSON_DECODER.decode(binascii.a2b_base64(data, strict_mode=True).decode("utf-8"))
         except (BadSignature, binascii.Error, ValueError, UnicodeError):
             return None
         if type(loaded) is not dict:
