@@ -561,3 +561,37 @@ async def test_multipart_mutable_chunks_are_copied() -> None:
     form = await MultiPartParser(mp_headers(), reused_buffer()).parse()
     assert await form["f"].read() == data  # type: ignore[union-attr]
     await form.close()
+
+
+@pytest.mark.anyio
+async def test_multipart_random_chunkings_give_identical_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    # Small spool and batch sizes so that in-memory, rolled-over and batched paths all run.
+    monkeypatch.setattr(MultiPartParser, "spool_max_size", 3000)
+    monkeypatch.setattr(formparsers, "_DISK_BATCH", 2000)
+    rng = random.Random(1234)
+    for round_ in range(40):
+        parts: list[tuple[str, Any]] = []
+        for i in range(rng.randint(1, 6)):
+            if rng.random() < 0.5:
+                size = rng.choice([0, 1, 100, 2999, 3000, 3001, 7000])
+                data = bytes(rng.getrandbits(8) for _ in range(size))
+                parts.append((f"f{i}", (f"n{i}.bin", data, "application/octet-stream")))
+            else:
+                parts.append((f"t{i}", "v" * rng.randint(0, 50)))
+        body = multipart_body(parts)
+        cuts = sorted(rng.sample(range(1, len(body)), min(len(body) - 1, rng.randint(0, 40))))
+        chunks = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+        form = await MultiPartParser(mp_headers(), agen(chunks)).parse()
+        got = form.multi_items()
+        assert [k for k, _ in got] == [k for k, _ in parts], round_
+        for (_, value), (_, expected) in zip(got, parts, strict=True):
+            if isinstance(expected, tuple):
+                assert isinstance(value, UploadFile)
+                assert value.filename == expected[0]
+                assert value.size == len(expected[1])
+                assert await value.read() == expected[1], round_
+            else:
+                assert value == expected
+        await form.close()
