@@ -28,7 +28,7 @@ import warnings
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import anyio
@@ -182,6 +182,16 @@ class Response:
 
     media_type: str | None = None
     charset = "utf-8"
+    # Whether ``render`` / ``init_headers`` are Response's own (set per subclass): only then may
+    # ``__init__`` inline them.
+    _own_render: ClassVar[bool] = True
+    _own_init_headers: ClassVar[bool] = True
+    _headers: MutableHeaders
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._own_render = cls.render is Response.render
+        cls._own_init_headers = cls.init_headers is Response.init_headers
 
     def __init__(
         self,
@@ -192,11 +202,35 @@ class Response:
         background: BackgroundTask | None = None,
     ) -> None:
         self.status_code = status_code
-        if media_type is not None:
+        if media_type is None:
+            media_type = self.media_type
+        else:
             self.media_type = media_type
         self.background = background
-        self.body = self.render(content)
-        self.init_headers(headers)
+        # PERF: the common case (str/bytes body, no extra headers) is inlined: no render() or
+        # init_headers() calls, the header list built in one expression from cached pairs.
+        if self._own_render and type(content) is str:
+            body: bytes | memoryview = content.encode(self.charset)
+        elif self._own_render and type(content) is bytes:
+            body = content
+        else:
+            body = self.render(content)
+        self.body = body
+        if (
+            headers is None
+            and self._own_init_headers
+            and status_code >= 200
+            and status_code not in _NO_CONTENT_LENGTH
+        ):
+            if media_type is None:
+                self.raw_headers = [(b"content-length", b"%d" % len(body))]
+            else:
+                self.raw_headers = [
+                    (b"content-length", b"%d" % len(body)),
+                    _content_type_pair(media_type, self.charset),
+                ]
+        else:
+            self.init_headers(headers)
 
     def render(self, content: Any) -> bytes | memoryview:
         """Turn ``content`` into body bytes: ``None`` → empty, ``str`` encoded with ``charset``."""
@@ -226,8 +260,9 @@ class Response:
         has_length = has_type = False
         for key, value in headers.items():
             name = key.lower()
-            _check_header_text(name, "header name")
-            _check_header_text(value, "header value")
+            if not (name.isprintable() and value.isprintable()):  # PERF: inline fast check
+                _check_header_text(name, "header name")
+                _check_header_text(value, "header value")
             if name == "content-length":
                 has_length = True
             elif name == "content-type":
@@ -243,7 +278,7 @@ class Response:
     def headers(self) -> MutableHeaders:
         """A ``MutableHeaders`` over ``raw_headers`` (the same list), created on first access."""
         try:
-            return self._headers  # type: ignore[has-type, no-any-return]
+            return self._headers
         except AttributeError:
             self._headers = MutableHeaders(raw=self.raw_headers)
             return self._headers
@@ -653,6 +688,35 @@ def _open_file(
     return None, st, data
 
 
+def _preload_small_file(
+    path: str, max_size: int, no_follow: bool = False
+) -> tuple[os.stat_result, bytes] | None:
+    """(worker thread) ``(fstat, content)`` of a regular file of at most ``max_size`` bytes, else None.
+
+    Used by callers already in a worker thread (``StaticFiles``) so that sending the file needs no
+    further thread hop. ``no_follow`` refuses a final-component symlink (closing the window where a
+    checked path is swapped for a symlink before it is opened). Any problem returns ``None``: the
+    ``FileResponse`` then opens the file itself and reports errors as usual.
+    """
+    flags = _OPEN_FLAGS | (getattr(os, "O_NOFOLLOW", 0) if no_follow else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > max_size:
+            return None
+        data = _pread(fd, st.st_size, 0)
+        if len(data) != st.st_size:
+            return None
+        return st, data
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_then_close(fd: int, size: int, offset: int) -> bytes:
     """The last read of a file, closing it in the same thread hop."""
     try:
@@ -679,6 +743,9 @@ class FileResponse(Response):
 
     chunk_size = 64 * 1024
     max_ranges = 100
+    #: ``(fstat, whole content)`` read ahead by a caller that already was in a worker thread
+    #: (``StaticFiles`` for small files), used once instead of opening the file again.
+    _preloaded: tuple[os.stat_result, bytes] | None = None
 
     def __init__(
         self,
@@ -864,7 +931,13 @@ class FileResponse(Response):
                     self.set_stat_headers(stat_result)
             else:
                 # PERF: open + fstat (+ the first chunk unless a range is asked for) in one thread hop.
-                fd, fresh, data = await self._open(0 if wants_range else self.chunk_size)
+                preloaded = self._preloaded
+                if preloaded is not None and not wants_range:
+                    # PERF: no thread hop at all; the caller read the file in its own hop.
+                    self._preloaded = None
+                    fresh, data = preloaded
+                else:
+                    fd, fresh, data = await self._open(0 if wants_range else self.chunk_size)
                 if stat_result is None:
                     self.set_stat_headers(fresh)
                 elif (fresh.st_size, fresh.st_mtime) != (stat_result.st_size, stat_result.st_mtime):

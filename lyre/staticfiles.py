@@ -29,7 +29,7 @@ import anyio.to_thread
 from lyre._utils import get_route_path as get_route_path
 from lyre.datastructures import URL, Headers
 from lyre.exceptions import HTTPException as HTTPException
-from lyre.responses import FileResponse, RedirectResponse, Response, _guess_media_type
+from lyre.responses import FileResponse, RedirectResponse, Response, _guess_media_type, _preload_small_file
 from lyre.types import Receive, Scope, Send
 from lyre.websockets import WebSocketClose as WebSocketClose
 
@@ -91,6 +91,19 @@ def _accepted_encodings(accept_encoding: bytes) -> tuple[str, ...]:
         elif name in _ENCODING_SUFFIXES or name == "x-gzip":
             accepted[name if name != "x-gzip" else "gzip"] = quality > 0
     return tuple(encoding for encoding in ("br", "gzip") if accepted.get(encoding))
+
+
+class _Found:
+    """What a lookup found: the file to serve (if any) and extras gathered in the same thread hop."""
+
+    __slots__ = ("encoded", "full_path", "index_path", "preloaded", "stat_result")
+
+    def __init__(self) -> None:
+        self.full_path = ""
+        self.stat_result: os.stat_result | None = None
+        self.index_path: str | None = None
+        self.encoded: tuple[str, str, os.stat_result] | None = None
+        self.preloaded: tuple[os.stat_result, bytes] | None = None
 
 
 class StaticFiles:
@@ -173,33 +186,36 @@ class StaticFiles:
             accept_encoding = _header(scope, b"accept-encoding")
             if accept_encoding:
                 encodings = _accepted_encodings(accept_encoding)
-        # PERF: lookup and the precompressed-sibling probe share one worker-thread hop.
-        full_path, stat_result, encoded = await self._lookup(path, encodings)
-        if stat_result is not None:
-            mode = stat_result.st_mode
-            if stat.S_ISREG(mode):
-                if not get_route_path(scope).endswith("/"):
-                    return self._serve(path, full_path, stat_result, scope, encoded)
-                # lyre: ``/file.txt/`` names a directory that does not exist: fall through to 404.
-            elif stat.S_ISDIR(mode) and self.html:
-                index_path = os.path.join(path, "index.html")
-                full_path, stat_result, encoded = await self._lookup(index_path, encodings)
-                if stat_result is not None and stat.S_ISREG(stat_result.st_mode):
-                    if not scope["path"].endswith("/"):
-                        url = URL(scope=scope)
-                        return RedirectResponse(url=url.replace(path=url.path + "/"))
-                    return self._serve(index_path, full_path, stat_result, scope, encoded)
+        trailing_slash = get_route_path(scope).endswith("/")
+        # PERF: a plain GET of a small file is read in the lookup's thread hop (one hop per request).
+        preload = (
+            scope["method"] == "GET"
+            and not trailing_slash
+            and not self._conditional_or_range(scope)
+            and "http.response.pathsend" not in scope.get("extensions", ())
+        )
+        # PERF: lookup, the HTML index, the precompressed sibling and the read share one thread hop.
+        found = await self._lookup(path, encodings, preload, trailing_slash)
+        if found.stat_result is not None:
+            if found.index_path is not None:
+                if not scope["path"].endswith("/"):
+                    url = URL(scope=scope)
+                    return RedirectResponse(url=url.replace(path=url.path + "/"))
+                return self._serve(found.index_path, found, scope)
+            if not trailing_slash:
+                return self._serve(path, found, scope)
+            # lyre: ``/file.txt/`` names a directory that does not exist: fall through to 404.
         if self.html:
-            full_path, stat_result, _ = await self._lookup("404.html", ())
-            if stat_result is not None and stat.S_ISREG(stat_result.st_mode):
-                return FileResponse(full_path, stat_result=stat_result, status_code=404)
+            page = await self._lookup("404.html", (), False, False)
+            if page.stat_result is not None and page.index_path is None:
+                return FileResponse(page.full_path, stat_result=page.stat_result, status_code=404)
         raise HTTPException(status_code=404)
 
     async def _lookup(
-        self, path: str, encodings: tuple[str, ...]
-    ) -> tuple[str, os.stat_result | None, tuple[str, str, os.stat_result] | None]:
+        self, path: str, encodings: tuple[str, ...], preload: bool, trailing_slash: bool
+    ) -> _Found:
         try:
-            return await anyio.to_thread.run_sync(self._lookup_sync, path, encodings)
+            return await anyio.to_thread.run_sync(self._lookup_sync, path, encodings, preload, trailing_slash)
         except PermissionError:
             raise HTTPException(status_code=401)
         except ValueError:
@@ -210,21 +226,42 @@ class StaticFiles:
             raise
 
     def _lookup_sync(
-        self, path: str, encodings: tuple[str, ...]
-    ) -> tuple[str, os.stat_result | None, tuple[str, str, os.stat_result] | None]:
-        """(worker thread) ``lookup_path`` plus, for a regular file, its first accepted sibling."""
+        self, path: str, encodings: tuple[str, ...], preload: bool, trailing_slash: bool
+    ) -> _Found:
+        """(worker thread) ``lookup_path`` of a regular file (or, in HTML mode, a directory's index),
+        its first accepted precompressed sibling, and optionally its content."""
+        found = _Found()
         full_path, stat_result = self.lookup_path(path)
-        if encodings and stat_result is not None and stat.S_ISREG(stat_result.st_mode):
-            for encoding in encodings:
-                sibling = full_path + _ENCODING_SUFFIXES[encoding]
-                try:
-                    # Without follow_symlink a symlinked sibling is ignored: it could lead out.
-                    sibling_stat = os.stat(sibling) if self.follow_symlink else os.lstat(sibling)
-                except OSError:
-                    continue
-                if stat.S_ISREG(sibling_stat.st_mode):
-                    return full_path, stat_result, (encoding, sibling, sibling_stat)
-        return full_path, stat_result, None
+        if stat_result is None:
+            return found
+        if stat.S_ISDIR(stat_result.st_mode) and self.html:
+            found.index_path = os.path.join(path, "index.html")
+            full_path, stat_result = self.lookup_path(found.index_path)
+            preload = preload and trailing_slash  # no slash: this becomes a redirect
+            if stat_result is None:
+                return found
+        elif trailing_slash:
+            preload = False
+        if not stat.S_ISREG(stat_result.st_mode):
+            return found
+        found.full_path, found.stat_result = full_path, stat_result
+        serve_path = full_path
+        for encoding in encodings:
+            sibling = full_path + _ENCODING_SUFFIXES[encoding]
+            try:
+                # Without follow_symlink a symlinked sibling is ignored: it could lead out.
+                sibling_stat = os.stat(sibling) if self.follow_symlink else os.lstat(sibling)
+            except OSError:
+                continue
+            if stat.S_ISREG(sibling_stat.st_mode):
+                found.encoded = (encoding, sibling, sibling_stat)
+                serve_path = sibling
+                break
+        if preload:
+            found.preloaded = _preload_small_file(
+                serve_path, FileResponse.chunk_size, no_follow=not self.follow_symlink
+            )
+        return found
 
     def _resolved_roots(self, refresh: bool = False) -> list[tuple[str, str]]:
         """``(directory, resolved_directory)`` pairs, cached (a root's realpath rarely changes)."""
@@ -264,18 +301,13 @@ class StaticFiles:
                 index += 1
         return "", None
 
-    def _serve(
-        self,
-        path: str,
-        full_path: str,
-        stat_result: os.stat_result,
-        scope: Scope,
-        encoded: tuple[str, str, os.stat_result] | None,
-    ) -> Response:
-        if encoded is None:
+    def _serve(self, path: str, found: _Found, scope: Scope) -> Response:
+        full_path, stat_result = found.full_path, found.stat_result
+        assert stat_result is not None
+        if found.encoded is None:
             response = self.file_response(full_path, stat_result, scope)
         else:
-            encoding, sibling, sibling_stat = encoded
+            encoding, sibling, sibling_stat = found.encoded
             file_response = FileResponse(
                 sibling, stat_result=sibling_stat, media_type=_guess_media_type(full_path)
             )
@@ -288,6 +320,8 @@ class StaticFiles:
             response = file_response
             if self._conditional(scope) and self.is_not_modified(file_response.headers, Headers(scope=scope)):
                 response = NotModifiedResponse(file_response.headers)
+        if found.preloaded is not None and type(response) is FileResponse:
+            response._preloaded = found.preloaded
         if self.precompressed:
             response.raw_headers.append((b"vary", b"Accept-Encoding"))
         cache_control = self.cache_control
@@ -298,6 +332,13 @@ class StaticFiles:
                     raise ValueError("cache_control must not contain CR, LF or NUL")
                 response.raw_headers.append((b"cache-control", policy.encode("latin-1")))
         return response
+
+    @staticmethod
+    def _conditional_or_range(scope: Scope) -> bool:
+        for key, _ in scope.get("headers") or ():
+            if key == b"if-none-match" or key == b"if-modified-since" or key == b"range":
+                return True
+        return False
 
     @staticmethod
     def _conditional(scope: Scope) -> bool:

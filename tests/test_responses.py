@@ -593,3 +593,29 @@ def test_public_names_importable() -> None:
         assert hasattr(module, name), name
     assert module.ClientDisconnect is ClientDisconnect
     assert Response.media_type is None and Response.charset == "utf-8"
+
+
+def test_subclass_overriding_init_headers_and_render_is_honoured() -> None:
+    class Custom(Response):
+        media_type = "text/plain"
+
+        def init_headers(self, headers: Any = None) -> None:
+            self.raw_headers = [(b"x-custom", b"1")]
+
+    assert Custom("abc").raw_headers == [(b"x-custom", b"1")]
+
+    class Upper(PlainTextResponse):
+        def render(self, content: Any) -> bytes:
+            return str(content).upper().encode()
+
+    response = Upper("abc")
+    assert response.body == b"ABC"
+    assert response.raw_headers[0] == (b"content-length", b"3")
+
+
+def test_memoryview_and_bytes_subclass_bodies() -> None:
+    class B(bytes):
+        pass
+
+    assert Response(B(b"ab")).body == b"ab"
+    assert Response(memoryview(b"abc")).raw_headers == [(b"content-length", b"3")]

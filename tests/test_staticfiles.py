@@ -471,3 +471,47 @@ def test_http_exception_raised_directly_without_app(root: Path) -> None:
         assert info.value.status_code == 404
 
     anyio.run(main)
+
+
+def test_small_plain_get_needs_a_single_thread_hop(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import anyio.to_thread
+
+    app = app_for(directory=root)
+    call(app, "/static/hello.txt")  # warm-up: config check
+    real = anyio.to_thread.run_sync
+    hops: list[str] = []
+
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    status, headers, body = call(app, "/static/hello.txt")
+    assert (status, body) == (200, b"hello")
+    assert len(hops) == 1
+    hops.clear()
+    assert call(app, "/static/hello.txt", "HEAD")[2] == b""
+    assert len(hops) == 1
+
+
+def test_file_changed_after_lookup_is_described_by_fresh_headers(root: Path) -> None:
+    stale = os.stat(root / "hello.txt")
+
+    class StaleLookup(StaticFiles):
+        def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
+            full, st = super().lookup_path(path)
+            if path == "hello.txt":
+                (root / "hello.txt").write_text("hello, changed")
+                os.utime(root / "hello.txt", (stale.st_mtime + 5, stale.st_mtime + 5))
+                return full, stale
+            return full, st
+
+    app = Lyre(routes=[Mount("/static", app=StaleLookup(directory=root))])
+    status, headers, body = call(app, "/static/hello.txt")
+    assert body == b"hello, changed"
+    assert headers["content-length"] == str(len(body))
+    fresh = os.stat(root / "hello.txt")
+    assert headers["last-modified"] != ""
+    from email.utils import formatdate
+
+    assert headers["last-modified"] == formatdate(fresh.st_mtime, usegmt=True)
