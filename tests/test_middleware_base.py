@@ -653,3 +653,47 @@ def test_call_next_twice_is_an_error() -> None:
     app = Lyre(routes=[Route("/", hi)], middleware=[Middleware(Twice)])
     with pytest.raises(RuntimeError, match="only be called once"):
         TestClient(app).get("/")
+
+
+def test_replacing_an_endless_streaming_response_stops_the_app() -> None:
+    closed: list[str] = []
+
+    class Replace(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            response = await call_next(request)
+            return PlainTextResponse(f"replaced {response.status_code}")
+
+    async def endless(request: Request) -> Response:
+        async def gen() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    yield b"x"
+                    await anyio.sleep(0)
+            finally:
+                closed.append("closed")
+
+        return StreamingResponse(gen())
+
+    app = Lyre(routes=[Route("/", endless)], middleware=[Middleware(Replace)])
+    for backend in BACKENDS:
+        closed.clear()
+        response = TestClient(app, backend=backend).get("/")
+        assert response.text == "replaced 200"
+        assert closed == ["closed"]
+
+
+@pytest.mark.anyio
+async def test_replacing_a_response_still_runs_its_background_task_after_sending() -> None:
+    driver = Driver()
+
+    class Replace(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            await call_next(request)
+            return PlainTextResponse("replaced")
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse("original", background=BackgroundTask(driver.log.append, "background"))
+
+    await driver.run(Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(Replace)]))
+    assert driver.body == b"replaced"
+    assert driver.log == ["sent http.response.start", "sent body", "background"]
