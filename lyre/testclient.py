@@ -775,7 +775,10 @@ class TestClient(httpx.Client):
         """Run the app's lifespan protocol (a task in the portal while the ``with`` block lasts)."""
         scope = {"type": "lifespan", "state": self.app_state}
         try:
-            await self.app(scope, self.stream_receive.receive, self._lifespan_send)
+            with anyio.CancelScope() as self._lifespan_cancel_scope:
+                await self.app(scope, self.stream_receive.receive, self._lifespan_send)
+        except anyio.get_cancelled_exc_class():
+            raise
         except BaseException as exc:
             self._lifespan_error = exc
             raise
@@ -800,7 +803,8 @@ class TestClient(httpx.Client):
         if message is None:
             raise self._lifespan_ended("startup")
         if message["type"] == "lifespan.startup.failed":
-            if await self._from_app_receive.receive() is None and self._lifespan_error is not None:
+            await self._lifespan_returned()
+            if self._lifespan_error is not None:
                 raise self._lifespan_error
             raise RuntimeError(message.get("message") or "Lifespan startup failed.")
         if message["type"] != "lifespan.startup.complete":
@@ -814,9 +818,24 @@ class TestClient(httpx.Client):
                 raise self._lifespan_error
             return
         if message["type"] == "lifespan.shutdown.failed":
-            if await self._from_app_receive.receive() is None and self._lifespan_error is not None:
+            await self._lifespan_returned()
+            if self._lifespan_error is not None:
                 raise self._lifespan_error
             raise RuntimeError(message.get("message") or "Lifespan shutdown failed.")
-        # Wait for the lifespan task to return after it completed the shutdown.
-        await self._from_app_receive.receive()
+        await self._lifespan_returned()
+
+    async def _lifespan_returned(self) -> None:
+        """Let the lifespan task finish after its last message; cancel it if it lingers.
+
+        An app normally returns (or raises) right after answering; one that keeps waiting would
+        otherwise block the test forever, so after a bounded number of event-loop turns it is
+        cancelled, as a server shutting down would.
+        """
+        for _ in range(_SETTLE_CHECKPOINTS):
+            try:
+                if self._from_app_receive.receive_nowait() is None:
+                    return
+            except anyio.WouldBlock:
+                await anyio.lowlevel.checkpoint()
+        self._lifespan_cancel_scope.cancel()
 

@@ -401,11 +401,11 @@ def lifespan_app(events: list[str], *, fail_startup: bool = False, fail_shutdown
     async def lifespan(app: Lyre) -> AsyncIterator[dict[str, Any]]:
         events.append("startup")
         if fail_startup:
-            raise RuntimeError("startup failed")
+            raise LookupError("startup failed")
         yield {"db": "conn"}
         events.append("shutdown")
         if fail_shutdown:
-            raise RuntimeError("shutdown failed")
+            raise LookupError("shutdown failed")
 
     async def home(request: Request) -> Response:
         events.append("request")
@@ -432,7 +432,7 @@ def test_lifespan_runs_only_in_with_block(anyio_backend: str) -> None:
 def test_lifespan_startup_failure_is_raised(anyio_backend: str) -> None:
     events: list[str] = []
     client = make_client(lifespan_app(events, fail_startup=True), anyio_backend)
-    with pytest.raises(RuntimeError, match="startup failed"):
+    with pytest.raises(LookupError, match="startup failed"):
         with client:
             pass  # pragma: no cover
     assert client.portal is None
@@ -441,7 +441,7 @@ def test_lifespan_startup_failure_is_raised(anyio_backend: str) -> None:
 def test_lifespan_shutdown_failure_is_raised(anyio_backend: str) -> None:
     events: list[str] = []
     client = make_client(lifespan_app(events, fail_shutdown=True), anyio_backend)
-    with pytest.raises(RuntimeError, match="shutdown failed"):
+    with pytest.raises(LookupError, match="shutdown failed"):
         with client:
             pass
     assert events == ["startup", "shutdown"]
@@ -668,3 +668,30 @@ def test_background_task_error_is_raised(anyio_backend: str) -> None:
         make_client(app, anyio_backend).get("/")
     response = make_client(app, anyio_backend, raise_server_exceptions=False).get("/")
     assert response.text == "done"
+
+
+def test_lingering_lifespan_apps_do_not_hang(anyio_backend: str) -> None:
+    async def fails_then_waits(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.failed", "message": "no database"})
+        await anyio.sleep_forever()
+
+    with pytest.raises(RuntimeError, match="no database"):
+        with make_client(fails_then_waits, anyio_backend):
+            pass  # pragma: no cover
+
+    events: list[str] = []
+
+    async def completes_then_waits(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        try:
+            await anyio.sleep_forever()
+        finally:
+            events.append("cancelled")
+
+    with make_client(completes_then_waits, anyio_backend):
+        pass
+    assert events == ["cancelled"]
