@@ -36,7 +36,9 @@ def test_addons_run_on_lyre_modules() -> None:
     assert issubclass(EventSourceResponse, lyre.responses.Response)
     assert sse_starlette.sse.Response is lyre.responses.Response
     real = [
-        n for n, m in sys.modules.items() if n.startswith("starlette") and not m.__name__.startswith("lyre")
+        n
+        for n, m in sys.modules.items()
+        if n.split(".")[0] == "starlette" and not m.__name__.startswith("lyre")
     ]
     assert real == []
 
