@@ -149,6 +149,35 @@ def parse_streaming_form_data(chunks: list[bytes], names: list[str]) -> int:
     return len(sinks)
 
 
+def parse_own(chunks: list[bytes], names: list[str]) -> int:
+    from own_parser import OwnMultipartParser
+
+    parts: list[io.BytesIO] = []
+    current: list[io.BytesIO] = []
+
+    def on_part_begin() -> None:
+        sink = io.BytesIO()
+        parts.append(sink)
+        current[:] = [sink]
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        current[0].write(memoryview(data)[start:end])
+
+    headers: list[bytes] = []
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        headers.append(data[start:end])
+
+    parser = OwnMultipartParser(
+        BOUNDARY.encode(),
+        {"on_part_begin": on_part_begin, "on_part_data": on_part_data, "on_header_value": on_header_value},
+    )
+    for chunk in chunks:
+        parser.write(chunk)
+    parser.finalize()
+    return len(parts)
+
+
 PARSERS: dict[str, Callable[[list[bytes], list[str]], int]] = {}
 try:
     import python_multipart  # noqa: F401
@@ -167,6 +196,8 @@ try:
     PARSERS["streaming-form-data"] = parse_streaming_form_data
 except ImportError:
     pass
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+PARSERS["own prototype"] = parse_own
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> float:
