@@ -697,3 +697,31 @@ async def test_replacing_a_response_still_runs_its_background_task_after_sending
     await driver.run(Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(Replace)]))
     assert driver.body == b"replaced"
     assert driver.log == ["sent http.response.start", "sent body", "background"]
+
+
+def test_a_middleware_below_can_rewrite_the_body_read_in_dispatch() -> None:
+    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        body = await Request(scope, receive).body()
+        await PlainTextResponse(body)(scope, receive, send)
+
+    def doubling(app: Any) -> Any:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            async def doubled() -> Message:
+                message = await receive()
+                if message["type"] == "http.request":
+                    message["body"] = message["body"] * 2
+                return message
+
+            await app(scope, doubled, send)
+
+        return wrapped
+
+    class Consume(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            assert await request.body() == b"foo "
+            response = await call_next(request)
+            assert await request.body() == b"foo "
+            return response
+
+    response = TestClient(Consume(doubling(endpoint))).post("/", content=b"foo ")
+    assert response.text == "foo foo "

@@ -56,8 +56,9 @@ BodyStreamGenerator = AsyncGenerator[bytes | MutableMapping[str, Any], None]
 AsyncContentStream = AsyncIterable[str | bytes | memoryview | MutableMapping[str, Any]]
 T = TypeVar("T")
 
-# Scope key under which ``Request.body()`` caches the body (owned by lyre.requests).
+# Scope keys under which ``Request`` caches the body and its JSON (owned by lyre.requests).
 _BODY_KEY = "lyre.body"
+_JSON_KEY = "lyre.json"
 
 # States of the downstream app coroutine.
 _IDLE = 0  # created, or paused after a ``send``: resume it with ``None``
@@ -106,7 +107,7 @@ class _Exchange:
     debug: list[Message] | None = None
     waker: anyio.CancelScope | None = None
     drained: anyio.Event | None = None
-    deliver: Message | None = None
+    replay_body = b""
 
     def __init__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         self.app = app
@@ -258,8 +259,7 @@ class _Exchange:
             if self.dispatch_read and not self.replayed:
                 # dispatch read the body: hand it on (cached by Request.body(), or gone if streamed).
                 self.replayed = True
-                body = self.scope.get(_BODY_KEY, b"")
-                return {"type": "http.request", "body": body, "more_body": False}
+                return {"type": "http.request", "body": self.replay_body, "more_body": False}
             if self.disconnected:
                 return _DISCONNECT
             if self.stepping:
@@ -316,7 +316,13 @@ class _Exchange:
     async def call_next(self, request: Request) -> Response:
         if self.coro is not None:
             raise RuntimeError("call_next() may only be called once per request.")
-        coro = self.app(self.scope, self.app_receive, self.app_send)
+        scope = self.scope
+        if self.dispatch_read and _BODY_KEY in scope:
+            # The app gets the body through receive() (as in Starlette), so a middleware below that
+            # rewrites request messages sees it too; dispatch's own Request keeps its copy.
+            self.replay_body = scope.pop(_BODY_KEY)
+            scope.pop(_JSON_KEY, None)
+        coro = self.app(scope, self.app_receive, self.app_send)
         if type(coro) is not types.CoroutineType:
             coro = _await(coro)
         self.coro = coro
