@@ -7,11 +7,15 @@ multipart text field is buffered only up to ``max_part_size``; uploaded files go
 most ``_DISK_BATCH`` bytes).
 
 **Parser choice (measured, see ``bench/forms/README.md``).** The multipart wire format is tokenised
-by ``python-multipart`` (imported lazily, only when a form is parsed): it was the fastest of the
-candidates on large uploads, its state machine finds boundaries with ``bytes.find`` (linear on
-hostile input) and it bounds the headers of a part (count and line length). Around it, lyre does its
-own bookkeeping without copying file data (zero-copy slices of the received chunks). The urlencoded
-format is simple enough that lyre splits it itself with ``bytes.find`` (no per-byte Python code).
+by ``python-multipart`` (imported lazily, only when a form is parsed). Against ``multipart``,
+``streaming-form-data`` and a find-based prototype of our own it was as fast as any on uploads (the
+cost there is the ``bytes.find`` boundary scan they all share); the others were at most 1.3-2x faster
+only on field-heavy or byte-by-byte bodies, and ``streaming-form-data`` was far slower on uploads and
+needs field names up front. python-multipart is also the ``full`` extra and FastAPI's requirement,
+scans linearly on hostile input and bounds part headers (count and line length). Around it, lyre does
+its own bookkeeping without copying file data (zero-copy slices of the received chunks, one join per
+upload). The urlencoded format is simple enough that lyre splits it itself (C-level ``split``, no
+per-byte Python code).
 
 **lyre decisions (safety)** -- each answers ``400`` inside an application, see ``docs/decisions.md``:
 
