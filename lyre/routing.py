@@ -35,7 +35,7 @@ from lyre.middleware.body_limit import RequestBodyLimitMiddleware
 from lyre.requests import Request
 from lyre.responses import PlainTextResponse, RedirectResponse, Response
 from lyre.types import ASGIApp, Lifespan, Receive, Scope, Send
-from lyre.websockets import WebSocket, WebSocketClose
+from lyre.websockets import WebSocket, WebSocketClose, WebSocketState
 
 __all__ = [
     "CONVERTOR_TYPES",
@@ -221,7 +221,17 @@ def websocket_session(func: Callable[[WebSocket], Awaitable[None]]) -> ASGIApp:
         try:
             await func(session)
         except Exception as exc:
-            await handle_exception(exc, session, scope, receive, tracker_for(send))
+            try:
+                await handle_exception(exc, session, scope, receive, tracker_for(send))
+            except Exception:
+                # Unhandled: tell the client (1011) instead of leaving it to see an abnormal
+                # close; the exception still propagates so that the server logs it.
+                if session.application_state is WebSocketState.CONNECTED and (
+                    session.client_state is WebSocketState.CONNECTED
+                ):
+                    with contextlib.suppress(Exception):
+                        await session.close(code=1011)
+                raise
 
     return app
 

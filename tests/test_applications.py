@@ -487,3 +487,21 @@ def test_websocket_exception_closes_with_code() -> None:
         session.receive_text()
     assert info.value.code == 1008
     assert info.value.reason == "policy"
+
+
+def test_unhandled_websocket_error_closes_with_1011_and_propagates() -> None:
+    from lyre.routing import WebSocketRoute
+    from lyre.websockets import WebSocket, WebSocketDisconnect
+
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text("hi")
+        raise RuntimeError("ws boom")
+
+    app = Lyre(routes=[WebSocketRoute("/ws", ws)])
+    with pytest.raises(RuntimeError, match="ws boom"):  # noqa: PT012
+        with TestClient(app).websocket_connect("/ws") as session:
+            assert session.receive_text() == "hi"
+            with pytest.raises(WebSocketDisconnect) as info:
+                session.receive_text()
+            assert info.value.code == 1011
