@@ -725,3 +725,38 @@ def test_a_middleware_below_can_rewrite_the_body_read_in_dispatch() -> None:
 
     response = TestClient(Consume(doubling(endpoint))).post("/", content=b"foo ")
     assert response.text == "foo foo "
+
+
+def test_endpoint_polling_is_disconnected_while_streaming() -> None:
+    async def endpoint(request: Request) -> Response:
+        async def gen() -> AsyncIterator[bytes]:
+            for i in range(3):
+                if await request.is_disconnected():
+                    return  # pragma: no cover
+                yield b"%d" % i
+
+        return StreamingResponse(gen())
+
+    async def raw(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        await request.body()
+        polled = await request.is_disconnected()
+        await PlainTextResponse(f"polled {polled}")(scope, receive, send)
+
+    app = Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(AddHeader)])
+    for backend in BACKENDS:
+        assert TestClient(app, backend=backend).get("/").text == "012"
+        assert TestClient(AddHeader(raw), backend=backend).get("/").text == "polled False"
+
+
+@pytest.mark.anyio
+async def test_waiting_for_a_disconnect_with_a_timeout_in_the_app() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # the body
+        with anyio.move_on_after(0.01) as scope_:
+            await receive()  # nothing arrives before the timeout
+        await PlainTextResponse(f"timed out {scope_.cancelled_caught}")(scope, receive, send)
+
+    driver = Driver()
+    await driver.run(AddHeader(app))
+    assert driver.body == b"timed out True"

@@ -30,6 +30,7 @@ responses satisfy this except ``StreamingResponse``/``FileResponse`` under ASGI 
 
 from __future__ import annotations
 
+import math
 import types
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Generator, MutableMapping
 from typing import Any, TypeVar
@@ -262,9 +263,11 @@ class _Exchange:
                 return {"type": "http.request", "body": self.replay_body, "more_body": False}
             if self.disconnected:
                 return _DISCONNECT
-            if self.stepping:
+            if self.stepping and anyio.current_effective_deadline() != -math.inf:
                 # Waiting for a disconnect while the response is produced: park the app here so the
                 # consumer can run; it resumes the app with the next message from the client.
+                # (Not for a poll inside an already-cancelled scope, ``Request.is_disconnected()``:
+                # that one must come back at once.)
                 self.state = _PARKED
                 message: Message = await self
                 return message
