@@ -578,3 +578,40 @@ def test_generate_multipart_length_matches() -> None:
         header_for(4, 8)
         == b"--" + b"b" * 26 + b"\r\nContent-Type: text/plain\r\nContent-Range: bytes 4-7/20\r\n\r\n"
     )
+
+
+@pytest.mark.anyio
+async def test_many_small_ranges_are_batched(tmp_path: Path) -> None:
+    data = os.urandom(1000)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    header = "bytes=" + ",".join(f"{i * 10}-{i * 10 + 2}" for i in range(100))
+    messages = await run(FileResponse(path), make_scope(headers={"range": header}))
+    assert messages[0]["status"] == 206
+    bodies = [m for m in messages if m["type"] == "http.response.body"]
+    assert len(bodies) == 1
+    body = bodies[0]["body"]
+    assert int(headers_of(messages)["content-length"]) == len(body)
+    assert body.count(b"Content-Range: bytes ") == 100
+    assert b"Content-Range: bytes 990-992/1000\r\n\r\n" + data[990:993] + b"\r\n--" in body
+
+
+@pytest.mark.anyio
+async def test_multipart_on_shrunk_file_raises(tmp_path: Path) -> None:
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"x" * 5000)
+
+    class Small(FileResponse):
+        chunk_size = 1000
+
+    messages: list[Message] = []
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+        if message["type"] == "http.response.start":
+            with open(path, "r+b") as f:
+                f.truncate(100)
+
+    with pytest.raises(RuntimeError, match="shorter than expected"):
+        await Small(path)(make_scope(headers={"range": "bytes=0-10,3000-4000"}), never_disconnect, send)
+    assert all(m.get("more_body", True) for m in messages[1:])
