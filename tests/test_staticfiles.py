@@ -515,3 +515,42 @@ def test_file_changed_after_lookup_is_described_by_fresh_headers(root: Path) -> 
     from email.utils import formatdate
 
     assert headers["last-modified"] == formatdate(fresh.st_mtime, usegmt=True)
+
+
+@pytest.mark.anyio
+async def test_serving_works_on_both_backends(root: Path) -> None:
+    app = app_for(directory=root, html=True, precompressed=True)
+    (root / "big.bin").write_bytes(b"y" * 200_000)
+    cases = [
+        ("/static/hello.txt", {}, 200, b"hello"),
+        ("/static/big.bin", {}, 200, b"y" * 200_000),
+        ("/static/data.bin", {"range": "bytes=1-2,5-6"}, 206, None),
+        ("/static/sub", {}, 307, b""),
+        ("/static/app.js", {"accept-encoding": "br"}, 200, b"BROTLI"),
+        ("/static/nothing", {}, 404, b"<p>custom 404</p>"),
+    ]
+    for path, headers, status, body in cases:
+        messages: list[Message] = []
+
+        async def receive() -> Message:
+            await anyio.sleep_forever()
+            raise AssertionError
+
+        async def send(message: Message) -> None:
+            messages.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "root_path": "",
+            "query_string": b"",
+            "server": ("testserver", 80),
+            "headers": [(b"host", b"testserver")] + [(k.encode(), v.encode()) for k, v in headers.items()],
+        }
+        with anyio.fail_after(10):
+            await app(scope, receive, send)
+        assert messages[0]["status"] == status, path
+        if body is not None:
+            assert b"".join(m.get("body", b"") for m in messages[1:]) == body, path
