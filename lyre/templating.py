@@ -104,6 +104,11 @@ class Jinja2Templates:
         assert bool(directory) ^ bool(env), "either 'directory' or 'env' arguments must be passed"
         self.context_processors = context_processors or []
         if env is not None:
+            if env_options:
+                raise TypeError(
+                    "Jinja2 environment options cannot be combined with 'env': configure the "
+                    "jinja2.Environment you pass instead."
+                )
             self.env = env
         else:
             assert directory is not None

@@ -619,3 +619,21 @@ def test_memoryview_and_bytes_subclass_bodies() -> None:
 
     assert Response(B(b"ab")).body == b"ab"
     assert Response(memoryview(b"abc")).raw_headers == [(b"content-length", b"3")]
+
+
+def test_cookie_formatting_matches_simplecookie_on_many_values() -> None:
+    import random
+
+    rng = random.Random(1234)
+    alphabet = [chr(c) for c in range(0x20, 0x100) if c != 0x7F] + ["\t", "\x01"]
+    for _ in range(500):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        response = Response()
+        response.set_cookie("k", value, path="/p", samesite="strict", httponly=rng.random() < 0.5)
+        cookie: http.cookies.SimpleCookie = http.cookies.SimpleCookie()
+        cookie["k"] = value
+        cookie["k"]["path"] = "/p"
+        cookie["k"]["samesite"] = "strict"
+        if b"HttpOnly" in response.raw_headers[-1][1]:
+            cookie["k"]["httponly"] = True
+        assert cookie_lines(response)[-1] == cookie.output(header="").strip(), repr(value)

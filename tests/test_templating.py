@@ -331,3 +331,9 @@ def test_import_without_jinja2_is_a_clear_error() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "jinja2 must be installed to use Jinja2Templates" in result.stdout
     assert "lyre[full]" in result.stdout
+
+
+def test_env_options_with_env_is_a_type_error(template_dir: Path) -> None:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir))
+    with pytest.raises(TypeError, match="cannot be combined with 'env'"):
+        Jinja2Templates(env=env, trim_blocks=True)  # type: ignore[call-overload]
