@@ -42,7 +42,7 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from tempfile import SpooledTemporaryFile
 from typing import Any, BinaryIO, cast
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 import anyio
 import anyio.to_thread
@@ -312,10 +312,19 @@ class FormParser:
         self._items.append((unquote_plus(name.decode("latin-1")), unquote_plus(value.decode("latin-1"))))
 
     def _add_fields(self, segments: list[str]) -> None:
-        """Add ``name=value`` segments (latin-1 text; empty ones skipped), enforcing both limits."""
+        """Add ``name=value`` segments (latin-1 text, ``+`` already turned into spaces; empty ones
+        skipped), enforcing both limits."""
         max_size = self.max_part_size
-        max_fields = self.max_fields
-        append = self._items.append
+        count = len(segments) - segments.count("")
+        if self._fields + count <= self.max_fields and max(map(len, segments), default=0) <= max_size:
+            # PERF: no limit can be hit: one comprehension, and unquoting only where a ``%`` is.
+            self._fields += count
+            pairs = [segment.partition("=") for segment in segments if segment]
+            self._items.extend(
+                (unquote(name) if "%" in name else name, unquote(value) if "%" in value else value)
+                for name, _, value in pairs
+            )
+            return
         for segment in segments:
             if not segment:
                 continue
@@ -323,18 +332,9 @@ class FormParser:
             if len(segment) - len(eq) > max_size:
                 self._check_size(len(segment) - len(eq))
             self._fields += 1
-            if self._fields > max_fields:
-                raise MultiPartException(f"Too many fields. Maximum number of fields is {max_fields}.")
-            # PERF: most names and many values need no unquoting, or only ``+`` -> space.
-            if "%" in name:
-                name = unquote_plus(name)
-            elif "+" in name:
-                name = name.replace("+", " ")
-            if "%" in value:
-                value = unquote_plus(value)
-            elif "+" in value:
-                value = value.replace("+", " ")
-            append((name, value))
+            if self._fields > self.max_fields:
+                raise MultiPartException(f"Too many fields. Maximum number of fields is {self.max_fields}.")
+            self._items.append((unquote(name), unquote(value)))
 
     async def parse(self) -> FormData:
         """Read the whole stream and return the fields in order."""
@@ -357,6 +357,9 @@ class FormParser:
             # PERF: decode the chunk once (latin-1 is one char per byte, so sizes are unchanged) and
             # split it with one C-level call; only the last piece can be incomplete.
             text = chunk.decode("latin-1")
+            if "+" in text:
+                # ``unquote_plus`` is ``unquote`` after ``+`` -> space: do the replace once per chunk.
+                text = text.replace("+", " ")
             if "&" in text:
                 segments = text.split("&")
                 last = segments.pop()

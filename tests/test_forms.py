@@ -595,3 +595,11 @@ async def test_multipart_random_chunkings_give_identical_forms(monkeypatch: pyte
             else:
                 assert value == expected
         await form.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("size", [1, 2, 5, 100])
+async def test_urlencoded_plus_and_encoded_plus(size: int) -> None:
+    body = b"a+b=1+2%2B3&%2B=%25+&x=%zz+%"
+    form = await FormParser(Headers(), agen(chunked(body, size))).parse()
+    assert form.multi_items() == [("a b", "1 2+3"), ("+", "% "), ("x", "%zz %")]
