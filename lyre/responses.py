@@ -14,13 +14,10 @@ Design notes (lyre):
 
 from __future__ import annotations
 
-import hashlib
-import http.cookies
 import json
 import mimetypes
 import os
 import re
-import secrets
 import stat
 import sys
 import time
@@ -300,8 +297,12 @@ class Response:
         # PERF: formatted directly; attributes are emitted in SimpleCookie's (sorted) order:
         # domain, expires, httponly, max-age, partitioned, path, samesite, secure.
         if key.lower() in _COOKIE_RESERVED:
+            import http.cookies  # lazy: only needed to report an error
+
             raise http.cookies.CookieError(f"Attempt to set a reserved key {key!r}")
         if not _is_legal_cookie_token(key):
+            import http.cookies
+
             raise http.cookies.CookieError(f"Illegal key {key!r}")
         if not isinstance(value, str):
             value = str(value)
@@ -613,6 +614,8 @@ def _stat_header_values(stat_result: os.stat_result) -> tuple[bytes, bytes, byte
     values = _STAT_HEADER_CACHE.get(key)
     if values is None:
         etag_base = f"{stat_result.st_mtime}-{stat_result.st_size}"
+        import hashlib  # lazy: once per (mtime, size) thanks to the cache
+
         etag = hashlib.md5(etag_base.encode(), usedforsecurity=False).hexdigest()
         values = (
             b"%d" % stat_result.st_size,
@@ -1124,6 +1127,8 @@ class FileResponse(Response):
             boundary = ""
             header_for: Callable[[int, int], bytes] | None = None
         else:
+            import secrets  # lazy: multipart ranges are rare
+
             boundary = secrets.token_hex(13)
             content_type = (_raw_get(raw, b"content-type") or b"").decode("latin-1")
             content_length, header_for = self.generate_multipart(ranges, boundary, size, content_type)
