@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 
 from lyre._utils import create_collapsing_task_group
@@ -513,6 +514,9 @@ class StreamingResponse(Response):
             message = await receive()
             if message["type"] == "http.disconnect":
                 break
+            # A receive() that answers at once forever (a test harness, not a server) must not
+            # starve the sending task.
+            await anyio.lowlevel.checkpoint()
 
     async def stream_response(self, send: Send) -> None:
         """Send the start message, one body message per item, then the closing empty body."""
@@ -1064,6 +1068,7 @@ class FileResponse(Response):
                     message = await receive()
                     if message["type"] == "http.disconnect":
                         break
+                    await anyio.lowlevel.checkpoint()
                 task_group.cancel_scope.cancel()
 
     async def _send_chunks(

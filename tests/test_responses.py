@@ -637,3 +637,18 @@ def test_cookie_formatting_matches_simplecookie_on_many_values() -> None:
         if b"HttpOnly" in response.raw_headers[-1][1]:
             cookie["k"]["httponly"] = True
         assert cookie_lines(response)[-1] == cookie.output(header="").strip(), repr(value)
+
+
+@pytest.mark.anyio
+async def test_streaming_eager_receive_does_not_starve_the_stream() -> None:
+    async def eager_receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def gen() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            await anyio.sleep(0)
+            yield b"x"
+
+    with anyio.fail_after(5):
+        messages = await run(StreamingResponse(gen()), make_scope(), eager_receive)
+    assert body_of(messages) == b"xxx"

@@ -615,3 +615,18 @@ async def test_multipart_on_shrunk_file_raises(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="shorter than expected"):
         await Small(path)(make_scope(headers={"range": "bytes=0-10,3000-4000"}), never_disconnect, send)
     assert all(m.get("more_body", True) for m in messages[1:])
+
+
+@pytest.mark.anyio
+async def test_eager_receive_does_not_starve_large_transfer(tmp_path: Path) -> None:
+    path = tmp_path / "big.bin"
+    path.write_bytes(b"z" * 5000)
+
+    class Small(FileResponse):
+        chunk_size = 1000
+
+    async def eager_receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    messages = await run(Small(path), make_scope(), eager_receive)
+    assert body_of(messages) == b"z" * 5000
