@@ -1140,9 +1140,7 @@ class FileResponse(Response):
             raw = [(k, v) for k, v in raw if k != b"content-length" and k != b"content-type"]
             raw.append((b"content-type", f"multipart/byteranges; boundary={boundary}".encode("latin-1")))
             raw.append((b"content-length", b"%d" % content_length))
-        self.status_code = 206
-        self.raw_headers = raw
-        self.__dict__.pop("_headers", None)
+        # The response object itself is left as it was (it may be sent again, e.g. if cached).
         start_message = {"type": "http.response.start", "status": 206, "headers": raw}
         if fd is None:
             await send(start_message)

@@ -630,3 +630,15 @@ async def test_eager_receive_does_not_starve_large_transfer(tmp_path: Path) -> N
 
     messages = await run(Small(path), make_scope(), eager_receive)
     assert body_of(messages) == b"z" * 5000
+
+
+@pytest.mark.anyio
+async def test_response_object_can_be_sent_again_after_a_range(twenty: Path) -> None:
+    response = FileResponse(twenty)
+    partial = await run(response, make_scope(headers={"range": "bytes=0-1"}))
+    assert partial[0]["status"] == 206
+    full = await run(response, make_scope())
+    assert full[0]["status"] == 200
+    assert "content-range" not in headers_of(full)
+    assert headers_of(full)["content-length"] == "20"
+    assert body_of(full) == CONTENT
