@@ -5,17 +5,19 @@ is computed on first access and cached on the instance, so a request that never 
 cookies never parses them.
 
 **One body per request, shared across layers.** A ``Request`` is a cheap view over the scope, and
-several may be built for the same request (a middleware, then the endpoint). The body read through
-one of them is kept in the scope, so a middleware that awaits ``request.body()`` does not starve the
-endpoint. The lyre-private scope keys are:
+several may be built for the same request (a middleware, then the endpoint). What one of them read is
+kept in the scope, so a middleware that awaits ``request.body()`` and then passes the same ``receive``
+on does not starve the endpoint. The lyre-private scope keys are:
 
 - ``"lyre.body"`` -- ``bytes``: the whole body, set by the first ``body()`` (or ``json()``).
 - ``"lyre.json"`` -- the parsed ``json()`` result.
 - ``"lyre.form"`` -- the parsed ``FormData`` of the first ``form()``.
+- ``"lyre.receive"`` -- the ``receive`` callable the three values above were read from. They are only
+  used by a ``Request`` built with that same ``receive``: a middleware that hands the app a different
+  ``receive`` (one that replays, decompresses or rewrites the body) is read through, never bypassed.
 - ``"lyre.consumed"`` -- the ``receive`` callable whose body stream has been read to the end, so that
   another ``Request`` built with the same ``receive`` reports ``RuntimeError("Stream consumed")``
-  instead of waiting forever for a message that will never come. A ``Request`` built with a different
-  ``receive`` (e.g. one that ``BaseHTTPMiddleware`` replays) is not affected.
+  instead of waiting forever for a message that will never come.
 
 **Safety decisions** (see ``docs/decisions.md``):
 
@@ -75,6 +77,7 @@ _BODY_KEY = "lyre.body"
 _JSON_KEY = "lyre.json"
 _FORM_KEY = "lyre.form"
 _CONSUMED_KEY = "lyre.consumed"
+_RECEIVE_KEY = "lyre.receive"
 _MISSING: Any = object()
 
 
@@ -365,10 +368,36 @@ class Request(HTTPConnection[StateT]):
     def receive(self) -> Receive:
         return self._receive
 
+    def _shared(self, key: str) -> Any:
+        """A value another ``Request`` with the same ``receive`` stored in the scope, or ``_MISSING``."""
+        scope = self.scope
+        owner = scope.get(_RECEIVE_KEY)
+        if owner is None or owner != self._receive:
+            return _MISSING
+        return scope.get(key, _MISSING)
+
+    def _share(self, key: str, value: Any) -> None:
+        """Store ``value`` for later ``Request`` objects built with the same ``receive``.
+
+        A body read through a different ``receive`` (a middleware that rewrites or replays the body)
+        replaces everything cached from the previous one.
+        """
+        scope = self.scope
+        receive = self._receive
+        owner = scope.get(_RECEIVE_KEY)
+        if owner is None or owner != receive:
+            scope.pop(_BODY_KEY, None)
+            scope.pop(_JSON_KEY, None)
+            scope.pop(_FORM_KEY, None)
+            scope[_RECEIVE_KEY] = receive
+        scope[key] = value
+
     def _cached_body(self) -> bytes | None:
         body: bytes | None = self.__dict__.get("_body")
         if body is None:
-            body = self.scope.get(_BODY_KEY)
+            shared = self._shared(_BODY_KEY)
+            if shared is not _MISSING:
+                body = shared
         return body
 
     def _check_consumed(self) -> None:
@@ -433,7 +462,7 @@ class Request(HTTPConnection[StateT]):
             body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
             if type(body) is not bytes:
                 body = bytes(body)
-            self.scope[_BODY_KEY] = body
+            self._share(_BODY_KEY, body)
         self._body = body
         return body
 
@@ -442,11 +471,11 @@ class Request(HTTPConnection[StateT]):
         value = self.__dict__.get("_json", _MISSING)
         if value is not _MISSING:
             return value
-        value = self.scope.get(_JSON_KEY, _MISSING)
+        value = self._shared(_JSON_KEY)
         if value is _MISSING:
             body = await self.body()
             value = self._parse_json(body)
-            self.scope[_JSON_KEY] = value
+            self._share(_JSON_KEY, value)
         self._json = value
         return value
 
@@ -488,11 +517,10 @@ class Request(HTTPConnection[StateT]):
         form = self._form
         if form is not None:
             return form
-        scope = self.scope
-        shared: FormData | None = scope.get(_FORM_KEY)
-        if shared is not None:
+        shared = self._shared(_FORM_KEY)
+        if shared is not _MISSING:
             self._form = shared
-            return shared
+            return shared  # type: ignore[no-any-return]
         from lyre import formparsers
 
         formparsers._require_multipart()
@@ -510,7 +538,8 @@ class Request(HTTPConnection[StateT]):
             parser = FormParser(self.headers, self.stream(), max_fields=max_fields, max_part_size=max_part_size)
         else:
             form = FormData()
-            self._form = scope[_FORM_KEY] = form
+            self._form = form
+            self._share(_FORM_KEY, form)
             return form
         try:
             form = await parser.parse()
@@ -518,14 +547,16 @@ class Request(HTTPConnection[StateT]):
             raise
         except MultiPartException as exc:
             raise MalformedFormError(exc.message) from exc
-        self._form = scope[_FORM_KEY] = form
+        self._form = form
+        self._share(_FORM_KEY, form)
         return form
 
     async def close(self) -> None:
         """Close the files of the parsed form, if any."""
         form = self._form
         if form is None:
-            form = self.scope.get(_FORM_KEY)
+            shared = self._shared(_FORM_KEY)
+            form = None if shared is _MISSING else shared
         if form is not None:
             await form.close()
 

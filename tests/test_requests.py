@@ -447,14 +447,15 @@ async def test_form_non_form_content_type_does_not_read_body() -> None:
 @pytest.mark.anyio
 async def test_form_cached_and_body_after_form_raises() -> None:
     scope = make_scope(method="POST", headers=[(b"content-type", b"application/x-www-form-urlencoded")])
-    request = Request(scope, receiver(b"name=Bo"))
+    receive = receiver(b"name=Bo")
+    request = Request(scope, receive)
     form = await request.form()
     assert form["name"] == "Bo"
     assert await request.form(max_fields=0) is form
     with pytest.raises(RuntimeError, match="Stream consumed"):
         await request.body()
-    # Another Request on the same scope (the endpoint after a middleware) gets the same form.
-    assert await Request(scope, receiver()).form() is form
+    # Another Request on the same scope and receive (the endpoint after a middleware) gets the same form.
+    assert await Request(scope, receive).form() is form
 
 
 @pytest.mark.anyio
@@ -483,3 +484,29 @@ async def test_json_depth_check_hostile_escapes_and_utf16() -> None:
     assert await Request(make_scope(), receiver(wide)).json() is not None
     ok = json.dumps([["\\[" * 10, {"k": '"]]]'}]] * 400).encode()
     assert len(await Request(make_scope(), receiver(ok)).json()) == 400
+
+
+@pytest.mark.anyio
+async def test_body_rewriting_middleware_is_not_bypassed() -> None:
+    scope = make_scope(method="POST", headers=[(b"content-type", b"application/x-www-form-urlencoded")])
+    original = receiver(b"name=compressed")
+    middleware_request = Request(scope, original)
+    assert await middleware_request.body() == b"name=compressed"
+    # The middleware hands the app a receive with a rewritten body: the endpoint must read that one.
+    rewritten = receiver(b"name=plain")
+    endpoint_request = Request(scope, rewritten)
+    assert await endpoint_request.body() == b"name=plain"
+    assert (await endpoint_request.form())["name"] == "plain"
+    # And the cache now belongs to the new receive.
+    assert scope["lyre.receive"] is rewritten
+    assert await Request(scope, rewritten).body() == b"name=plain"
+    assert await middleware_request.body() == b"name=compressed"
+
+
+@pytest.mark.anyio
+async def test_form_shared_between_requests_with_same_receive() -> None:
+    scope = make_scope(method="POST", headers=[(b"content-type", b"multipart/form-data; boundary=xx")])
+    receive = receiver(b'--xx\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n--xx--\r\n')
+    first = await Request(scope, receive).form()
+    assert first["a"] == "1"
+    assert await Request(scope, receive).form() is first
