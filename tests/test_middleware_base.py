@@ -760,3 +760,34 @@ async def test_waiting_for_a_disconnect_with_a_timeout_in_the_app() -> None:
     driver = Driver()
     await driver.run(AddHeader(app))
     assert driver.body == b"timed out True"
+
+
+@pytest.mark.anyio
+async def test_server_cancelling_mid_response_closes_the_app() -> None:
+    closed: list[str] = []
+
+    async def endpoint(request: Request) -> Response:
+        async def gen() -> AsyncIterator[bytes]:
+            try:
+                yield b"first"
+                yield b"second"
+            finally:
+                closed.append("closed")
+
+        return StreamingResponse(gen())
+
+    driver = Driver(spec_version="2.4")
+    real_send = driver.send
+
+    async def stalling_send(message: Message) -> None:
+        await real_send(message)
+        if message.get("body"):
+            await anyio.sleep_forever()
+
+    driver.send = stalling_send  # type: ignore[method-assign]
+    app = Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(AddHeader)])
+    with anyio.move_on_after(0.05) as scope:
+        await driver.run(app)
+    assert scope.cancelled_caught
+    assert driver.body == b"first"
+    assert closed == ["closed"]

@@ -457,6 +457,11 @@ class BaseHTTPMiddleware:
             response = await self.dispatch_func(request, exchange.call_next)
             await response(scope, exchange.dispatch_receive, send)
         except BaseException as exc:
+            if isinstance(exc, GeneratorExit):
+                # This coroutine is being closed (no awaiting possible): close the app with it.
+                if exchange.coro is not None:
+                    exchange.coro.close()
+                raise
             if exchange.coro is None or exchange.state == _DONE:
                 if isinstance(exc, ClientDisconnect):
                     return  # lyre: the client is gone; nothing to answer, nothing worth a traceback.
