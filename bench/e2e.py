@@ -60,6 +60,7 @@ class Server:
         self.rps: list[float] = []
         self.p99: list[float] = []
         self.cpu_us: list[float] = []  # server CPU µs per request
+        self.headers: list[tuple[bytes, bytes]] = list(sc.headers)
 
     @property
     def url(self) -> str:
@@ -85,18 +86,28 @@ class Server:
                 time.sleep(0.05)
         raise RuntimeError("server did not start in time")
 
-    def check(self) -> None:
+    def request(self, headers: list[tuple[bytes, bytes]]) -> Result:
         conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
         try:
             target = self.sc.path + (f"?{self.sc.query.decode()}" if self.sc.query else "")
-            conn.request(self.sc.method, target, headers={k.decode(): v.decode() for k, v in self.sc.headers})
+            conn.request(self.sc.method, target, body=self.sc.body or None,
+                         headers={k.decode(): v.decode() for k, v in headers})
             resp = conn.getresponse()
             body = resp.read()
-            result = Result(resp.status, [(k.lower().encode(), v.encode("latin-1")) for k, v in resp.getheaders()],
-                            body)
+            return Result(resp.status, [(k.lower().encode(), v.encode("latin-1")) for k, v in resp.getheaders()],
+                          body)
         finally:
             conn.close()
-        problem = self.sc.check(result)
+
+    def check(self) -> None:
+        """Check the answer (priming a session cookie first when the scenario needs one)."""
+        if self.sc.prime_cookie:
+            first = self.request(self.sc.headers)
+            pairs = [v.decode("latin-1").split(";", 1)[0] for k, v in first.headers if k == b"set-cookie"]
+            if first.status != 200 or not pairs:
+                raise AssertionError(f"priming request: status {first.status}, no cookie")
+            self.headers = [*self.sc.headers, (b"cookie", "; ".join(pairs).encode("latin-1"))]
+        problem = self.sc.check(self.request(self.headers))
         if problem:
             raise AssertionError(problem)
 
@@ -224,7 +235,10 @@ def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: li
         f"Each app under uvicorn {meta['uvicorn']} (httptools + uvloop, one worker, access log off) on 127.0.0.1, "
         f"loaded by {meta['loader']} ({meta['connections']} connections, {meta['duration']}s per run, one thread); "
         f"server and load generator pinned to different CPUs; median of {meta['reps']} repetitions, frameworks "
-        f"interleaved. Date: {meta['date']}.\n",
+        f"interleaved. Date: {meta['date']}. Load average (1 min) at start {meta['load_start']:.1f}, at end "
+        f"{meta.get('load_end', 0.0):.1f} on {os.cpu_count()} CPUs: with other work on the machine, wall-clock "
+        f"requests/s and p99 swing widely from run to run; the server CPU time per request below is the "
+        f"steadier measure (how many requests one CPU-second serves).\n",
         "## Requests per second (higher is better)\n",
         "| scenario | " + " | ".join(labels) + " |",
         "|---" * (len(labels) + 1) + "|",
@@ -313,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     versions = harness.verify_packages()
     meta = {"uvicorn": versions.get("uvicorn"), "loader": "wrk" if use_wrk else "a Python asyncio load generator",
             "connections": args.connections, "duration": args.duration, "reps": args.reps,
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_start": os.getloadavg()[0]}
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -337,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     s.wait_ready()
                     s.check()
-                    load(s.url, 1.0, args.connections, sc.headers)  # warm-up
+                    if sc.method != "GET":
+                        raise RuntimeError("the end-to-end mode only loads GET scenarios")
+                    load(s.url, 1.0, args.connections, s.headers)  # warm-up
                 except Exception as exc:  # noqa: BLE001 - reported in the table
                     s.error = harness.short_error(exc)
                     log(f"  ! {sc.name}/{fw}: {s.error}")
@@ -351,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                         continue
                     try:
                         cpu0 = s.cpu_seconds()
-                        rps, p99, bad, total = load(s.url, args.duration, args.connections, sc.headers)
+                        rps, p99, bad, total = load(s.url, args.duration, args.connections, s.headers)
                         cpu = s.cpu_seconds() - cpu0
                         if bad:
                             raise RuntimeError(f"{bad} bad responses or timeouts")
@@ -372,6 +388,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in row.values():
             if s.error == "n/a":
                 s.error = None
+    meta["load_end"] = os.getloadavg()[0]
     text = render(servers, frameworks, scs, meta)
     print(text)
     if not args.no_write:

@@ -1,9 +1,10 @@
 """lyre benchmark suite entry point (``make bench``).
 
-    python bench/run.py                 # in-process table + chart + route scaling (a few minutes)
-    python bench/run.py --quick         # the same, short runs, for iterating (well under a minute)
-    python bench/run.py --e2e           # end-to-end under uvicorn + wrk (see bench/e2e.py)
-    python bench/run.py --all           # in-process, scaling and end-to-end
+    python bench/run.py                 # the whole suite: route scaling, in-process table + chart,
+                                        # then end-to-end under uvicorn + wrk (~12 minutes)
+    python bench/run.py --no-e2e        # scaling + in-process only (~5 minutes)
+    python bench/run.py --quick         # scaling + in-process, short runs, for iterating (~30 s)
+    python bench/run.py --e2e           # end-to-end only (see bench/e2e.py for its options)
     python bench/run.py --frameworks lyre,starlette,raw --scenarios plaintext,json
     python bench/run.py --profile lyre:plaintext   # cProfile of one cell, top functions
 
@@ -398,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-scaling", action="store_true", help="skip the route-count scaling table")
     p.add_argument("--no-inprocess", action="store_true", help="skip the in-process table")
     p.add_argument("--e2e", action="store_true", help="run only the end-to-end mode (uvicorn + wrk)")
-    p.add_argument("--all", action="store_true", help="in-process, scaling and end-to-end")
+    p.add_argument("--no-e2e", action="store_true", help="skip the end-to-end mode")
+    p.add_argument("--all", action="store_true", help="also run the end-to-end mode in quick mode")
     p.add_argument("--no-write", action="store_true", help="print results, do not write bench/results/")
     p.add_argument("--profile", metavar="FW:SCENARIO", help="cProfile one cell and print the top functions")
     p.add_argument("--top", type=int, default=30)
@@ -477,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
                 if render_chart(cells, frameworks, scs, ratios, png,
                                 f"In-process speed-up vs Starlette 1.10 ({mode}, median of {reps})"):
                     log(f"chart: {png}")
-    if args.all:
+    if args.all or not (args.quick or args.no_e2e or args.profile or args.no_inprocess
+                        or args.frameworks != ",".join(FRAMEWORKS) or args.scenarios):
         from bench import e2e
 
         return e2e.main(rest + (["--quick"] if args.quick else []) + (["--no-write"] if args.no_write else []))
