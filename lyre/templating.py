@@ -169,6 +169,7 @@ class Jinja2Templates:
         apart by a ``str`` first argument, or by no ``request`` keyword), with a deprecation warning.
         """
         if (args and isinstance(args[0], str)) or (not args and "request" not in kwargs):
+            keyword_request = kwargs.pop("request", None)  # ``TemplateResponse("x.html", request=r)``
             params = _bind("name", "context", *_TEMPLATE_RESPONSE_PARAMS, args=args, kwargs=kwargs)
             if "name" not in params:
                 raise TypeError("TemplateResponse() missing 1 required positional argument: 'name'")
@@ -180,6 +181,9 @@ class Jinja2Templates:
                 stacklevel=2,
             )
             context = params.get("context")
+            if keyword_request is not None:
+                context = context or {}
+                context.setdefault("request", keyword_request)
             if not context or "request" not in context:
                 raise ValueError('context must include a "request" key')
             request = context["request"]

@@ -337,3 +337,12 @@ def test_env_options_with_env_is_a_type_error(template_dir: Path) -> None:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir))
     with pytest.raises(TypeError, match="cannot be combined with 'env'"):
         Jinja2Templates(env=env, trim_blocks=True)  # type: ignore[call-overload]
+
+
+def test_name_first_with_request_keyword(template_dir: Path) -> None:
+    templates = Jinja2Templates(directory=template_dir)
+    request = Request(scope_for())
+    with pytest.warns(StarletteDeprecationWarning):
+        response = templates.TemplateResponse("escape.html", {"value": "v"}, request=request)  # type: ignore[call-overload]
+    assert response.body == b"v"
+    assert response.context["request"] is request
