@@ -240,3 +240,30 @@ async def test_query_string_with_invalid_utf8_is_not_500() -> None:
     await app(scope, receive, send)
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == "http://testserver/?q=%FF|\xff".encode()
+
+
+@pytest.mark.anyio
+async def test_unclosed_upload_files_are_closed_after_the_request() -> None:
+    import gc
+
+    files: list[Any] = []
+    original = UploadFile.__init__
+
+    def spy(self: UploadFile, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        files.append(self.file)  # the temp file only: the UploadFile itself may be collected
+
+    async def endpoint(request: Request) -> Response:
+        form = await request.form()  # never closed by the endpoint
+        return PlainTextResponse(str(len(form)))
+
+    app = Lyre(routes=[Route("/", endpoint, methods=["POST"])])
+    UploadFile.__init__ = spy  # type: ignore[method-assign]
+    try:
+        status, _, text = await post(app, "/", *encoded(files={"a": ("a.txt", b"x" * 2_000_000), "b": ("b.txt", b"y")}))
+    finally:
+        UploadFile.__init__ = original  # type: ignore[method-assign]
+    assert (status, text) == (200, "2")
+    gc.collect()
+    assert len(files) == 2
+    assert all(f.closed for f in files)
