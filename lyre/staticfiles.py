@@ -54,12 +54,20 @@ class NotModifiedResponse(Response):
 
 
 def _unsafe(path: str) -> bool:
-    """True for relative paths that could name something outside the root, in any spelling."""
+    """True for relative OS paths that could name something outside the root, in any spelling.
+
+    ``path`` is the normalised OS path (``get_path``). On POSIX a backslash is an ordinary file-name
+    character that cannot escape, but it is refused anyway (it only ever appears in traversal
+    attempts); on Windows it is the separator, and traversal shows up as a ``..`` segment.
+    """
     if not path:
         return False
-    if path[0] in "/\\" or "\x00" in path or "\\" in path:
+    if path[0] in "/\\" or "\x00" in path:
         return True
-    if _IS_WINDOWS and (":" in path or os.path.isabs(path)):  # pragma: no cover - Windows only
+    if _IS_WINDOWS:  # pragma: no cover - Windows only
+        if ":" in path or os.path.isabs(path):  # drive letters, ADS, absolute/UNC paths
+            return True
+    elif "\\" in path:
         return True
     return ".." in path.split(os.sep) or os.path.isabs(path)
 

@@ -554,3 +554,34 @@ async def test_serving_works_on_both_backends(root: Path) -> None:
         assert messages[0]["status"] == status, path
         if body is not None:
             assert b"".join(m.get("body", b"") for m in messages[1:]) == body, path
+
+
+def test_path_checks_with_windows_semantics(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ntpath
+    import types
+
+    import lyre.staticfiles as module
+
+    monkeypatch.setattr(module, "_IS_WINDOWS", True)
+    monkeypatch.setattr(module, "os", types.SimpleNamespace(sep="\\", path=ntpath))
+    assert module._unsafe("css\\app.css") is False
+    assert module._unsafe("index.html") is False
+    for bad in (
+        "..\\secret.txt",
+        "a\\..\\..\\x",
+        "C:secret.txt",
+        "C:\\Windows\\win.ini",
+        "\\\\srv\\share",
+        "\\x",
+        "a:b",
+    ):
+        assert module._unsafe(bad) is True, bad
+
+
+def test_path_checks_with_posix_semantics() -> None:
+    import lyre.staticfiles as module
+
+    assert module._unsafe(os.path.join("css", "app.css")) is False
+    assert module._unsafe(".") is False
+    for bad in ("../x", "a/../../x", "/etc/passwd", "a\\b", "a\x00b", ".."):
+        assert module._unsafe(bad) is True, bad
