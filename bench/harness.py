@@ -291,7 +291,10 @@ class Conn:
         t = message["type"]
         if t == "http.response.body":
             if self.collect:
-                self.body.append(message.get("body", b""))
+                body = message.get("body", b"")
+                if not isinstance(body, bytes | bytearray | memoryview):
+                    raise TypeError(f"response body must be bytes, got {type(body).__name__}")
+                self.body.append(bytes(body))
             if not message.get("more_body", False):
                 self.done = True
                 w = self.waiter
@@ -300,7 +303,16 @@ class Conn:
         elif t == "http.response.start":
             self.status = message["status"]
             if self.collect:
-                self.headers = [(bytes(k), bytes(v)) for k, v in message.get("headers", [])]
+                # The checks also hold the app to the ASGI message format a real server enforces.
+                if type(self.status) is not int:
+                    raise TypeError(f"status must be an int, got {type(self.status).__name__}")
+                headers = []
+                for pair in message.get("headers", []):
+                    k, v = pair
+                    if not isinstance(k, bytes) or not isinstance(v, bytes):
+                        raise TypeError(f"header pair must be two bytes objects, got {pair!r}")
+                    headers.append((k, v))
+                self.headers = headers
         else:
             raise RuntimeError(f"unexpected message type {t!r}")
 
