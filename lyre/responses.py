@@ -941,7 +941,7 @@ class FileResponse(Response):
             is_http
             and not head
             and not wants_range
-            and "http.response.pathsend" in scope.get("extensions", ())
+            and "http.response.pathsend" in (scope.get("extensions") or ())
         )
         fd: int | None = None
         try:

@@ -200,7 +200,7 @@ class StaticFiles:
             scope["method"] == "GET"
             and not trailing_slash
             and not self._conditional_or_range(scope)
-            and "http.response.pathsend" not in scope.get("extensions", ())
+            and "http.response.pathsend" not in (scope.get("extensions") or ())
         )
         # PERF: lookup, the HTML index, the precompressed sibling and the read share one thread hop.
         found = await self._lookup(path, encodings, preload, trailing_slash)
