@@ -63,6 +63,8 @@ MAX_BOUNDARY_LENGTH = 200
 #: Upload data is written to a rolled-over (on-disk) temp file in batches of up to this many bytes,
 #: so a 100 MiB upload costs ~100 thread hops, not one per received chunk.
 _DISK_BATCH = 1024 * 1024
+#: File data pieces shorter than this are copied into one buffer rather than kept as views.
+_SMALL_PIECE = 4096
 
 
 class _MultipartNotInstalled(ImportError, AssertionError):
@@ -422,6 +424,9 @@ class MultiPartParser:
         self._file_ops: list[tuple[UploadFile, list[bytes], bool]] = []
         self._pieces: list[bytes] = []
         self._pieces_size = 0
+        # Small pieces (tiny body chunks) are copied together here instead of being kept one object
+        # each, so 1-byte chunks cannot inflate memory ~40x.
+        self._small = bytearray()
         self._ended = False
 
     # Decoding --------------------------------------------------------------------------------
@@ -447,19 +452,33 @@ class MultiPartParser:
                 raise MultiPartException(f"Part exceeded maximum size of {_kb(self.max_part_size)}KB.")
             part.data += memoryview(data)[start:end]
         else:
-            # PERF: keep a zero-copy view of the received chunk; it is written after this chunk.
-            piece = data if start == 0 and end == len(data) else memoryview(data)[start:end]
-            self._pieces.append(cast(bytes, piece))
-            self._pieces_size += end - start
+            size = end - start
+            if size < _SMALL_PIECE:
+                self._small += memoryview(data)[start:end]
+            else:
+                if self._small:
+                    self._pieces.append(cast(bytes, self._small))
+                    self._small = bytearray()
+                # PERF: keep a zero-copy view of the received chunk; it is written after this chunk.
+                piece = data if start == 0 and end == len(data) else memoryview(data)[start:end]
+                self._pieces.append(cast(bytes, piece))
+            self._pieces_size += size
 
     def on_part_end(self) -> None:
         part = self._current_part
         if part.file is None:
             self.items.append((part.field_name, self._decode(part.data)))
         else:
-            self._file_ops.append((part.file, self._pieces, True))
-            self._pieces = []
-            self._pieces_size = 0
+            self._file_ops.append((part.file, self._take_pieces(), True))
+
+    def _take_pieces(self) -> list[bytes]:
+        pieces = self._pieces
+        if self._small:
+            pieces.append(cast(bytes, self._small))
+            self._small = bytearray()
+        self._pieces = []
+        self._pieces_size = 0
+        return pieces
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._current_partial_header_name += data[start:end]
@@ -565,9 +584,7 @@ class MultiPartParser:
         if upload is not None:
             threshold = _DISK_BATCH if upload.size else self.spool_max_size
             if self._pieces_size > threshold:
-                ops.append((upload, self._pieces, False))
-                self._pieces = []
-                self._pieces_size = 0
+                ops.append((upload, self._take_pieces(), False))
         self._file_ops = []
         for upload, pieces, finished in ops:
             if finished and not upload.size and _adopt(upload, pieces, self.spool_max_size):
@@ -609,6 +626,7 @@ class MultiPartParser:
 
     async def _close_files(self) -> None:
         self._pieces = []
+        self._small = bytearray()
         self._file_ops = []
         files, self._files_to_close_on_error = self._files_to_close_on_error, []
         with anyio.CancelScope(shield=True):

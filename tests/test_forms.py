@@ -603,3 +603,20 @@ async def test_urlencoded_plus_and_encoded_plus(size: int) -> None:
     body = b"a+b=1+2%2B3&%2B=%25+&x=%zz+%"
     form = await FormParser(Headers(), agen(chunked(body, size))).parse()
     assert form.multi_items() == [("a b", "1 2+3"), ("+", "% "), ("x", "%zz %")]
+
+
+@pytest.mark.anyio
+async def test_multipart_one_byte_chunks_do_not_inflate_memory() -> None:
+    import tracemalloc
+
+    data = bytes(range(256)) * 64  # 16 KiB, as 16 K one-byte chunks
+    body = multipart_body([("f", ("x.bin", data, None))])
+    tracemalloc.start()
+    try:
+        form = await MultiPartParser(mp_headers(), agen(chunked(body, 1))).parse()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert await form["f"].read() == data  # type: ignore[union-attr]
+    await form.close()
+    assert peak < 1024 * 1024
