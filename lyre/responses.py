@@ -22,7 +22,16 @@ import stat
 import sys
 import time
 import warnings
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
@@ -486,6 +495,28 @@ async def _aclose_quietly(iterator: Any) -> None:
             pass
 
 
+async def _iterate_sync(content: SyncContentStream) -> AsyncIterator[Content]:
+    """``iterate_in_threadpool`` over ``content``, closing an unfinished source (in a thread) when
+    the stream is abandoned, so a generator's ``with open(...)`` block ends promptly."""
+    iterator = iter(content)
+    inner = iterate_in_threadpool(iterator)
+    finished = False
+    try:
+        async for chunk in inner:
+            yield chunk
+        finished = True
+    finally:
+        if not finished:
+            await _aclose_quietly(inner)
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                with anyio.move_on_after(5, shield=True):
+                    try:
+                        await anyio.to_thread.run_sync(close)
+                    except Exception:
+                        pass
+
+
 class StreamingResponse(Response):
     """A response whose body comes from a sync or async iterator (no content-length computed)."""
 
@@ -502,7 +533,7 @@ class StreamingResponse(Response):
         if isinstance(content, AsyncIterable):
             self.body_iterator = content
         else:
-            self.body_iterator = iterate_in_threadpool(content)
+            self.body_iterator = _iterate_sync(content)
         self.status_code = status_code
         self.media_type = self.media_type if media_type is None else media_type
         self.background = background

@@ -652,3 +652,41 @@ async def test_streaming_eager_receive_does_not_starve_the_stream() -> None:
     with anyio.fail_after(5):
         messages = await run(StreamingResponse(gen()), make_scope(), eager_receive)
     assert body_of(messages) == b"xxx"
+
+
+@pytest.mark.anyio
+async def test_abandoned_sync_generator_is_closed_in_a_thread() -> None:
+    import threading
+
+    main = threading.get_ident()
+    closed_in_thread: list[bool] = []
+
+    def gen() -> Iterator[bytes]:
+        try:
+            while True:
+                yield b"x"
+        finally:
+            closed_in_thread.append(threading.get_ident() != main)
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body" and message.get("more_body"):
+            raise OSError("client went away")
+
+    with pytest.raises(ClientDisconnect):
+        await StreamingResponse(gen())(make_scope(spec_version="2.4"), never_disconnect, send)
+    assert closed_in_thread == [True]
+
+
+@pytest.mark.anyio
+async def test_sync_generator_finishing_normally_is_not_closed_again() -> None:
+    events: list[str] = []
+
+    def gen() -> Iterator[str]:
+        try:
+            yield "a"
+        finally:
+            events.append("finally")
+
+    messages = await run(StreamingResponse(gen()), make_scope(spec_version="2.4"))
+    assert body_of(messages) == b"a"
+    assert events == ["finally"]
