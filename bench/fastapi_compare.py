@@ -3,6 +3,7 @@
     python bench/fastapi_compare.py                 # both, all scenarios, ratio table
     python bench/fastapi_compare.py --quick         # short runs
     python bench/fastapi_compare.py --profile json  # cProfile of one scenario on lyre, time by package
+    python bench/fastapi_compare.py --profile json --on starlette
 
 Each framework runs in its own subprocess (the alias must be on before FastAPI is imported, and the
 real Starlette must never be imported next to it). In-process: no sockets, a fresh ASGI ``scope``
@@ -175,11 +176,12 @@ def child(mode: str, seconds: float, scenarios: list[str]) -> None:
     print(json.dumps(results))
 
 
-def profile(scenario: str, seconds: float) -> None:
+def profile(scenario: str, seconds: float, mode: str) -> None:
     import cProfile
     import pstats
 
-    import lyre.compat.starlette  # noqa: F401
+    if mode == "lyre":
+        import lyre.compat.starlette  # noqa: F401
 
     app = build_app()
     path, _, _ = SCENARIOS[scenario]
@@ -200,6 +202,8 @@ def profile(scenario: str, seconds: float) -> None:
     for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
         if "/lyre/" in filename:
             key = "lyre"
+        elif "/starlette/" in filename:
+            key = "starlette"
         elif "/fastapi/" in filename:
             key = "fastapi"
         elif "/pydantic" in filename:
@@ -212,7 +216,7 @@ def profile(scenario: str, seconds: float) -> None:
             key = "other (" + Path(filename).parent.name + ")" if "/" in filename else "builtins"
         by_package[key] = by_package.get(key, 0.0) + tottime
     total = sum(by_package.values())
-    print(f"own time by package, scenario {scenario!r} on lyre:")
+    print(f"own time by package, scenario {scenario!r} on {mode}:")
     for key, value in sorted(by_package.items(), key=lambda kv: -kv[1])[:12]:
         print(f"  {key:30s} {100 * value / total:5.1f} %")
     print()
@@ -228,7 +232,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="0.7 s per scenario")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per framework (best kept)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
-    parser.add_argument("--profile", metavar="SCENARIO", help="profile one scenario on lyre")
+    parser.add_argument("--profile", metavar="SCENARIO", help="profile one scenario (on lyre unless --on)")
+    parser.add_argument("--on", choices=["lyre", "starlette"], default="lyre", help="what --profile runs on")
     args = parser.parse_args()
     scenarios = args.scenarios.split(",")
     seconds = 0.7 if args.quick else args.seconds
@@ -236,7 +241,7 @@ def main() -> None:
         child(args.child, seconds, scenarios)
         return
     if args.profile:
-        profile(args.profile, seconds)
+        profile(args.profile, seconds, args.on)
         return
 
     env = dict(os.environ)
