@@ -14,6 +14,8 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
+import anyio
+
 from lyre._fastpath import (
     MAX_REQUEST_HEADERS,
     FusedExceptionMiddleware,
@@ -59,6 +61,15 @@ __all__ = [
 ]
 
 _UNSET: Any = object()
+
+
+async def _close_form(scope: Scope) -> None:
+    """Close the upload files of the form parsed during this request (deterministically, at its end)."""
+    form = scope.get("lyre.form")
+    close = getattr(form, "close", None)
+    if close is not None:
+        with anyio.CancelScope(shield=True):
+            await close()
 
 
 def _deprecated(message: str) -> None:
@@ -144,7 +155,11 @@ class Lyre:
         stack = self.middleware_stack
         if stack is None:
             stack = self.middleware_stack = self.build_middleware_stack()
-        await stack(scope, receive, send)
+        try:
+            await stack(scope, receive, send)
+        finally:
+            if "lyre.form" in scope:
+                await _close_form(scope)
 
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
         self.router.mount(path, app=app, name=name)

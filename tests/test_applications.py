@@ -505,3 +505,17 @@ def test_unhandled_websocket_error_closes_with_1011_and_propagates() -> None:
             with pytest.raises(WebSocketDisconnect) as info:
                 session.receive_text()
             assert info.value.code == 1011
+
+
+def test_uploaded_files_are_closed_when_the_request_ends() -> None:
+    kept: list[Any] = []
+
+    async def upload(request: Request) -> Response:
+        form = await request.form()
+        kept.append(form["f"])
+        return PlainTextResponse(str(form["f"].filename))
+
+    app = Lyre(routes=[Route("/", upload, methods=["POST"])])
+    r = TestClient(app).post("/", files={"f": ("a.txt", b"hello")})
+    assert r.text == "a.txt"
+    assert kept[0].file.closed
