@@ -1,9 +1,9 @@
 """lyre benchmark suite entry point (``make bench``).
 
     python bench/run.py                 # the whole suite: route scaling, in-process table + chart,
-                                        # then end-to-end under uvicorn + wrk (~12 minutes)
-    python bench/run.py --no-e2e        # scaling + in-process only (~5 minutes)
-    python bench/run.py --quick         # scaling + in-process, short runs, for iterating (~30 s)
+                                        # then end-to-end under uvicorn + wrk (~9 minutes)
+    python bench/run.py --no-e2e        # scaling + in-process only (~2 minutes)
+    python bench/run.py --quick         # scaling + in-process, short runs, for iterating (~10 s)
     python bench/run.py --e2e           # end-to-end only (see bench/e2e.py for its options)
     python bench/run.py --frameworks lyre,starlette,raw --scenarios plaintext,json
     python bench/run.py --profile lyre:plaintext   # cProfile of one cell, top functions
@@ -68,6 +68,7 @@ async def run_inprocess(frameworks: list[str], scs: list[Scenario], reps: int, t
                 log(f"  ! {sc.name}/{fw}: {cell.error}")
             cells[sc.name][fw] = cell
 
+    harness.freeze_heap()
     for rep in range(reps):
         t0 = time.perf_counter()
         for sc in scs:
@@ -319,6 +320,7 @@ async def run_scaling(frameworks: list[str], reps: int, target: float, log: Any)
             else:
                 log(f"  ! scaling/{fw}/{n}: {cell.error}")
             cells[(fw, n)] = cell
+    harness.freeze_heap()
     for rep in range(reps):
         for n in SCALING_SIZES:
             for fw in frameworks[rep % len(frameworks):] + frameworks[: rep % len(frameworks)]:
@@ -392,7 +394,7 @@ async def profile_cell(spec: str, seconds: float, top: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="short runs (3 repetitions, ~0.02s per cell)")
-    p.add_argument("--reps", type=int, help="repetitions per cell (default 5, quick 3)")
+    p.add_argument("--reps", type=int, help="repetitions per cell (default 7, quick 3)")
     p.add_argument("--target", type=float, help="seconds per timed repetition of a cell (default 0.1)")
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated subset")
     p.add_argument("--scenarios", default="", help="comma-separated subset (default all)")
@@ -424,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [f for f in frameworks if f not in FRAMEWORKS]
     if unknown:
         raise SystemExit(f"unknown frameworks: {unknown}; known: {list(FRAMEWORKS)}")
-    reps = args.reps or (3 if args.quick else 5)
+    reps = args.reps or (3 if args.quick else 7)
     target = args.target or (0.02 if args.quick else 0.1)
     mode = "quick" if args.quick else "full"
 
