@@ -585,3 +585,16 @@ def test_path_checks_with_posix_semantics() -> None:
     assert module._unsafe(".") is False
     for bad in ("../x", "a/../../x", "/etc/passwd", "a\\b", "a\x00b", ".."):
         assert module._unsafe(bad) is True, bad
+
+
+def test_incidental_names_importable() -> None:
+    import lyre.responses
+    import lyre.staticfiles as module
+
+    names = (
+        "FileResponse HTTPException Headers Receive RedirectResponse Response Scope Send URL "
+        "WebSocketClose get_route_path NotModifiedResponse StaticFiles PathLike"
+    )
+    for name in names.split():
+        assert hasattr(module, name), name
+    assert module.FileResponse is lyre.responses.FileResponse

@@ -346,3 +346,12 @@ def test_name_first_with_request_keyword(template_dir: Path) -> None:
         response = templates.TemplateResponse("escape.html", {"value": "v"}, request=request)  # type: ignore[call-overload]
     assert response.body == b"v"
     assert response.context["request"] is request
+
+
+def test_incidental_names_importable() -> None:
+    import lyre.templating as module
+
+    for (
+        name
+    ) in "BackgroundTask HTMLResponse Receive Request Scope Send URL Jinja2Templates pass_context".split():
+        assert hasattr(module, name), name
