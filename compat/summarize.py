@@ -1,6 +1,6 @@
 """Summarise a pytest JUnit XML report: pass figure, and the failing tests grouped by cause.
 
-Usage: python compat/summarize.py JUNIT.xml [--title TITLE]
+Usage: python compat/summarize.py JUNIT.xml [--title TITLE] [--min-pass PERCENT]
 The pass figure is passed / (passed + failed + errors); skipped and xfailed tests are counted apart.
 A failure's "cause" is the first line of its message (the exception type and text), so tests that
 fail for the same reason land in the same group.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import sys
 import xml.etree.ElementTree as ET
 
 
@@ -17,6 +18,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("junit")
     parser.add_argument("--title", default="suite")
+    parser.add_argument("--min-pass", type=float, help="exit 1 when the pass figure is below this percentage")
     args = parser.parse_args()
 
     root = ET.parse(args.junit).getroot()
@@ -48,6 +50,9 @@ def main() -> None:
         print(f"\n[{len(tests)}] {cause}")
         for test_id in sorted(tests):
             print(f"    {test_id}")
+    if args.min_pass is not None and (ran == 0 or figure < args.min_pass):
+        print(f"\npass figure below {args.min_pass:g}%")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
