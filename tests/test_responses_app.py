@@ -204,3 +204,27 @@ async def test_works_under_plain_httpx_asgi_transport() -> None:
         response = await client.get("/")
     assert response.json() == {"ok": True}
     assert response.headers["set-cookie"] == "a=b; Path=/; SameSite=lax"
+
+
+def test_client_closing_a_large_download_early_leaks_no_file_descriptor(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(1_000_000))
+
+    class Small(FileResponse):
+        chunk_size = 4096
+
+    async def endpoint(request: Request) -> FileResponse:
+        return Small(path)
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    with client_for(Route("/", endpoint)) as client:
+        before = open_fds()
+        for _ in range(5):
+            with client.stream("GET", "/") as response:
+                assert response.status_code == 200
+                next(response.iter_bytes())
+        assert open_fds() == before
