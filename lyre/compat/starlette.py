@@ -35,12 +35,20 @@ def _target_name(fullname: str) -> str | None:
 class _AliasLoader(importlib.abc.Loader):
     def __init__(self, module: ModuleType) -> None:
         self._module = module
+        self._spec: importlib.machinery.ModuleSpec | None = getattr(module, "__spec__", None)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         return self._module
 
     def exec_module(self, module: ModuleType) -> None:
-        """The lyre module is already executed; nothing to do."""
+        """The lyre module is already executed; only undo what the import system changed on it.
+
+        The import machinery sets ``module.__spec__`` to the alias spec (named ``starlette.x``) before
+        calling this; lyre's module keeps its own spec, so ``importlib.reload`` and
+        ``importlib.util.find_spec("lyre.x")`` still mean lyre, also after ``uninstall()``.
+        """
+        if self._spec is not None:
+            module.__spec__ = self._spec
 
 
 class AliasFinder(importlib.abc.MetaPathFinder):
