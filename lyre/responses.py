@@ -417,9 +417,12 @@ class PlainTextResponse(Response):
 
 
 # PERF: one encoder built once instead of a new JSONEncoder per ``json.dumps(..., **options)`` call.
+# Used only while ``json.dumps`` is the standard one: code that patches ``json.dumps`` (tests do,
+# e.g. ``mock.patch("starlette.responses.json.dumps")``) must see the call.
 _json_encode = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
 ).encode
+_stdlib_dumps = json.dumps
 
 
 class JSONResponse(Response):
@@ -438,7 +441,11 @@ class JSONResponse(Response):
         super().__init__(content, status_code, headers, media_type, background)
 
     def render(self, content: Any) -> bytes:
-        return _json_encode(content).encode("utf-8")
+        if json.dumps is _stdlib_dumps:
+            return _json_encode(content).encode("utf-8")
+        return json.dumps(
+            content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+        ).encode("utf-8")
 
 
 class RedirectResponse(Response):

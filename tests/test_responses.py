@@ -690,3 +690,21 @@ async def test_sync_generator_finishing_normally_is_not_closed_again() -> None:
     messages = await run(StreamingResponse(gen()), make_scope(spec_version="2.4"))
     assert body_of(messages) == b"a"
     assert events == ["finally"]
+
+
+def test_json_render_goes_through_a_patched_json_dumps() -> None:
+    from unittest import mock
+
+    import lyre.responses
+
+    with mock.patch("lyre.responses.json.dumps", wraps=json.dumps) as dumps:
+        response = JSONResponse({"a": 1})
+    assert dumps.call_count == 1
+    assert dumps.call_args.kwargs == {
+        "ensure_ascii": False,
+        "allow_nan": False,
+        "indent": None,
+        "separators": (",", ":"),
+    }
+    assert response.body == b'{"a":1}'
+    assert lyre.responses.json.dumps is json.dumps
