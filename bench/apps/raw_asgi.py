@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 import jinja2
 
@@ -22,6 +22,9 @@ from bench.apps.common import (
     PassThroughB,
     ScopeTagger,
 )
+
+# One encoder built once (``json.dumps`` with non-default options builds a new one per call).
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
 JSON = [(b"content-type", b"application/json")]
@@ -83,7 +86,7 @@ def plaintext() -> Any:
 
 def json_() -> Any:
     async def data(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = json.dumps(JSON_PAYLOAD, separators=(",", ":")).encode()
+        body = _json(JSON_PAYLOAD).encode()
         await _respond(send, 200, JSON, body)
 
     return _routed({"/json": data})
@@ -107,18 +110,20 @@ def path() -> Any:
 
 def query() -> Any:
     async def search(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
         q = None
         tags = []
         page = 1
-        for k, v in pairs:
+        for piece in scope["query_string"].decode("latin-1").split("&"):
+            k, _, v = piece.partition("=")
+            if "%" in v or "+" in v:
+                v = unquote_plus(v)
             if k == "q" and q is None:
                 q = v
             elif k == "tag":
                 tags.append(v)
             elif k == "page":
                 page = int(v)
-        body = json.dumps({"q": q, "tags": tags, "page": page}, separators=(",", ":")).encode()
+        body = _json({"q": q, "tags": tags, "page": page}).encode()
         await _respond(send, 200, JSON, body)
 
     return _routed({"/search": search})
