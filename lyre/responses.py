@@ -553,8 +553,10 @@ class StreamingResponse(Response):
             if message["type"] == "http.disconnect":
                 break
             # A receive() that answers at once forever (a test harness, not a server) must not
-            # starve the sending task.
-            await anyio.lowlevel.checkpoint()
+            # starve the sending task. Only after the request body is complete: yielding between
+            # body parts would let a cancellation leave the client's body iterator half-consumed.
+            if not message.get("more_body", False):
+                await anyio.lowlevel.checkpoint()
 
     async def stream_response(self, send: Send) -> None:
         """Send the start message, one body message per item, then the closing empty body."""
@@ -1106,7 +1108,8 @@ class FileResponse(Response):
                     message = await receive()
                     if message["type"] == "http.disconnect":
                         break
-                    await anyio.lowlevel.checkpoint()
+                    if not message.get("more_body", False):  # see listen_for_disconnect
+                        await anyio.lowlevel.checkpoint()
                 task_group.cancel_scope.cancel()
 
     async def _send_chunks(

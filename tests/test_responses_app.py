@@ -228,3 +228,31 @@ def test_client_closing_a_large_download_early_leaks_no_file_descriptor(tmp_path
                 assert response.status_code == 200
                 next(response.iter_bytes())
         assert open_fds() == before
+
+
+@pytest.mark.anyio
+async def test_cancelled_stream_leaves_client_body_iterator_exhausted() -> None:
+    """A request cancelled mid-stream (here: by the caller) must not leave httpx's request-body
+    generator half-consumed (trio reports that as an unraisable ResourceWarning)."""
+    import gc
+
+    import anyio
+
+    external = anyio.CancelScope()
+
+    async def stream() -> AsyncIterator[bytes]:
+        yield b"first"
+        external.cancel()
+        await anyio.sleep(0)
+        yield b"never"
+
+    async def endpoint(request: Request) -> StreamingResponse:
+        return StreamingResponse(stream())
+
+    transport = httpx2.ASGITransport(app=Lyre(routes=[Route("/", endpoint)]))
+    with anyio.fail_after(5):
+        async with httpx2.AsyncClient(transport=transport, base_url="http://test") as client:
+            with external:
+                await client.get("/")
+    assert external.cancelled_caught
+    gc.collect()
