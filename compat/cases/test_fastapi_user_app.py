@@ -524,3 +524,133 @@ def test_unhandled_error_is_500() -> None:
     assert response.text == "Internal Server Error"
     with TestClient(boom) as test_client, pytest.raises(RuntimeError, match="kaboom"):
         test_client.get("/boom")
+
+
+# --- more of what FastAPI users reach for ------------------------------------------------------
+
+
+def build_extras_app(template_dir: Path) -> FastAPI:
+    from fastapi.middleware.gzip import GZipMiddleware
+    from fastapi.middleware.trustedhost import TrustedHostMiddleware
+    from fastapi.security import OAuth2PasswordBearer
+    from fastapi.templating import Jinja2Templates
+    from starlette.middleware.sessions import SessionMiddleware
+
+    extras = FastAPI()
+    extras.add_middleware(GZipMiddleware, minimum_size=100)
+    extras.add_middleware(SessionMiddleware, secret_key="not-a-secret")
+    extras.add_middleware(TrustedHostMiddleware, allowed_hosts=["testserver", "*.example.org"])
+    templates = Jinja2Templates(directory=template_dir)
+    oauth2 = OAuth2PasswordBearer(tokenUrl="token")
+
+    @extras.get("/page/{name}")
+    def page(request: Request, name: str) -> Response:
+        return templates.TemplateResponse(request, "page.html", {"name": name})
+
+    @extras.get("/big")
+    def big() -> PlainTextResponse:
+        return PlainTextResponse("x" * 1000)
+
+    @extras.post("/session/{value}")
+    def set_session(request: Request, value: str) -> dict[str, str]:
+        request.session["value"] = value
+        return {"stored": value}
+
+    @extras.get("/session")
+    def get_session(request: Request) -> dict[str, Any]:
+        return {"value": request.session.get("value")}
+
+    @extras.get("/me")
+    def me(token: str = Depends(oauth2)) -> dict[str, str]:
+        return {"token": token}
+
+    async def guarded() -> AsyncIterator[None]:
+        try:
+            yield
+        except HTTPException as exc:
+            EVENTS.append(f"dependency saw {exc.status_code}")
+            raise
+        finally:
+            EVENTS.append("guarded cleanup")
+
+    @extras.get("/guarded/{ok}", dependencies=[Depends(guarded)])
+    async def guarded_endpoint(ok: bool) -> dict[str, bool]:
+        if not ok:
+            raise HTTPException(status_code=409, detail="conflict")
+        return {"ok": ok}
+
+    return extras
+
+
+@pytest.fixture(scope="module")
+def extras_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    template_dir = tmp_path_factory.mktemp("templates")
+    (template_dir / "page.html").write_text("<p>Hello {{ name }} at {{ request.url.path }}</p>")
+    with TestClient(build_extras_app(template_dir)) as test_client:
+        yield test_client
+
+
+def test_templates(extras_client: TestClient) -> None:
+    response = extras_client.get("/page/<ada>")
+    assert response.status_code == 200
+    assert response.text == "<p>Hello &lt;ada&gt; at /page/&lt;ada&gt;</p>"
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+
+
+def test_gzip_middleware(extras_client: TestClient) -> None:
+    response = extras_client.get("/big", headers={"Accept-Encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.text == "x" * 1000
+    assert "accept-encoding" in response.headers["vary"].lower()
+
+
+def test_session_middleware(extras_client: TestClient) -> None:
+    response = extras_client.post("/session/blue")
+    assert response.json() == {"stored": "blue"}
+    assert response.headers["set-cookie"].startswith("session=")
+    assert "httponly" in response.headers["set-cookie"].lower()
+    assert extras_client.get("/session").json() == {"value": "blue"}
+    extras_client.cookies.clear()
+    assert extras_client.get("/session").json() == {"value": None}
+
+
+def test_trusted_host(extras_client: TestClient) -> None:
+    assert extras_client.get("/big", headers={"Host": "api.example.org"}).status_code == 200
+    response = extras_client.get("/big", headers={"Host": "evil.com"})
+    assert response.status_code == 400
+    assert response.text == "Invalid host header"
+
+
+def test_oauth2_bearer(extras_client: TestClient) -> None:
+    response = extras_client.get("/me")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Not authenticated"}
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert extras_client.get("/me", headers={"Authorization": "Bearer abc"}).json() == {"token": "abc"}
+
+
+def test_yield_dependency_sees_http_exception(extras_client: TestClient) -> None:
+    EVENTS.clear()
+    response = extras_client.get("/guarded/false")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "conflict"}
+    assert EVENTS == ["dependency saw 409", "guarded cleanup"]
+    EVENTS.clear()
+    assert extras_client.get("/guarded/true").json() == {"ok": True}
+    assert EVENTS == ["guarded cleanup"]
+
+
+def test_user_app_on_trio(static_dir: Path) -> None:
+    if not any(getattr(r, "path", None) == "/static" for r in app.routes):
+        app.mount("/static", StaticFiles(directory=static_dir, html=True), name="static")
+    with TestClient(app, backend="trio") as trio_client:
+        assert trio_client.get("/items/3", params={"q": "t"}).json() == {"id": 3, "name": "t", "price": 2.5}
+        response = trio_client.post(
+            "/upload", files={"file": ("a.txt", b"trio", "text/plain")}, data={"note": "n"}
+        )
+        assert response.json()["content"] == "trio"
+        assert trio_client.get("/static/hello.txt").text == "static hello"
+        with trio_client.websocket_connect("/ws/trio") as websocket:
+            assert websocket.receive_json() == {"room": "trio", "token": None}
+            websocket.send_text("x")
+            assert websocket.receive_text() == "echo: x"
