@@ -442,10 +442,17 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         if json.dumps is _stdlib_dumps:
-            return _json_encode(content).encode("utf-8")
-        return json.dumps(
-            content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-        ).encode("utf-8")
+            text = _json_encode(content)
+        else:
+            text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            # lyre decision (safety): a lone surrogate (e.g. echoed from a JSON request body such as
+            # "\ud800") cannot be UTF-8; escape it as JSON allows (\ud800) instead of failing with a 500.
+            return json.dumps(
+                content, ensure_ascii=True, allow_nan=False, indent=None, separators=(",", ":")
+            ).encode("ascii")
 
 
 class RedirectResponse(Response):

@@ -188,3 +188,14 @@ async def test_content_length_garbage_and_over_limit() -> None:
 async def test_lone_surrogate_in_path_is_400() -> None:
     status, _, body = await call(make_app(), "/d/\udcff", raw_path=b"/d/%FF")
     assert (status, body) == (400, b"Bad Request")
+
+
+@pytest.mark.anyio
+async def test_json_lone_surrogate_echo_is_escaped_not_500() -> None:
+    async def echo(request: Request) -> Response:
+        return JSONResponse({"got": await request.json()})
+
+    app = Lyre(routes=[Route("/echo", echo, methods=["POST"])])
+    status, _, body = await call(app, "/echo", method="POST", body=b'"\\ud800x\\u00e9"')
+    assert status == 200
+    assert body == b'{"got":"\\ud800x\\u00e9"}'
