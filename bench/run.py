@@ -297,6 +297,34 @@ def render_chart(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: 
     return True
 
 
+def append_history(cells: dict[str, dict[str, Cell]], scs: list[Scenario], ratios: dict[str, Any],
+                   meta: dict[str, Any]) -> None:
+    """One line per full run in ``results/history.md``: lyre's speed-ups over time, by commit."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=harness.ROOT, check=False).stdout.strip() or "?"
+    except OSError:
+        commit = "?"
+    path = RESULTS / "history.md"
+    names = [sc.name for sc in scs]
+    if not path.exists():
+        path.write_text(
+            "# lyre in-process history\n\nOne line per full `bench/run.py` run: lyre's speed-up vs Starlette "
+            "per scenario, the 12-scenario geometric mean, and plaintext cost vs raw ASGI.\n\n"
+            "| date | commit | geomean | plaintext vs raw | " + " | ".join(names) + " |\n"
+            + "|---" * (len(names) + 4) + "|\n"
+        )
+    vs = ratios["vs_starlette"]
+    gm = ratios["geomean"].get("lyre")
+    raw = ratios["vs_raw"].get("plaintext", {}).get("lyre")
+    row = (f"| {meta['date']} | {commit} | {fmt_x(gm)} | {fmt_x(raw)} | "
+           + " | ".join(fmt_x(vs.get(n, {}).get("lyre")) for n in names) + " |\n")
+    with path.open("a") as f:
+        f.write(row)
+
+
 # --------------------------------------------------------------------------------------------------
 # Route-count scaling
 
@@ -477,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
                     "scaling": {fw: {str(n): v for n, v in d.items()} for fw, d in (scaling or {}).items()},
                 }
                 (RESULTS / f"inprocess{suffix}.json").write_text(json.dumps(data, indent=1))
+                if not args.quick and "lyre" in frameworks and "starlette" in frameworks:
+                    append_history(cells, scs, ratios, meta)
                 png = RESULTS / f"inprocess{suffix}.png"
                 if render_chart(cells, frameworks, scs, ratios, png,
                                 f"In-process speed-up vs Starlette 1.10 ({mode}, median of {reps})"):
