@@ -193,7 +193,7 @@ class Response:
     # ``__init__`` inline them.
     _own_render: ClassVar[bool] = True
     _own_init_headers: ClassVar[bool] = True
-    _headers: MutableHeaders
+    _headers: MutableHeaders | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -284,11 +284,12 @@ class Response:
     @property
     def headers(self) -> MutableHeaders:
         """A ``MutableHeaders`` over ``raw_headers`` (the same list), created on first access."""
-        try:
-            return self._headers
-        except AttributeError:
-            self._headers = MutableHeaders(raw=self.raw_headers)
-            return self._headers
+        # PERF: a class-level ``None`` instead of catching AttributeError on first access: FastAPI
+        # touches ``.headers`` of two responses per request (~5 % of a FastAPI request on lyre).
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = MutableHeaders(raw=self.raw_headers)
+        return headers
 
     def set_cookie(
         self,
