@@ -36,6 +36,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, 
 from typing import Any, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from lyre._utils import create_collapsing_task_group
 from lyre.requests import ClientDisconnect, Request
@@ -160,14 +161,14 @@ class _Exchange:
     async def next_message(self) -> Message | None:
         """The next message the app sent, resuming it as needed; ``None`` once it has finished."""
         pending = self.pending
-        drained = self.drained
-        if drained is not None and not pending:
-            # The previous message was handled: release a sender waiting in another task.
-            self.drained = None
-            drained.set()
         while True:
             if pending:
                 return pending.pop(0)
+            drained = self.drained
+            if drained is not None:
+                # Everything sent so far has been handled: release senders waiting in other tasks.
+                self.drained = None
+                drained.set()
             state = self.state
             if state == _DONE:
                 return None
@@ -294,15 +295,28 @@ class _Exchange:
             self.state = _IDLE
             await self
             return
-        # Sent from another task (the app spawned it): wake the consumer, wait until it took it.
+        # Sent from another task (the app spawned it): wake the consumer, and wait until it has
+        # handled the message (bounded memory, and ordering: e.g. a StreamingResponse cancels its
+        # task group right after its last send).
         waker = self.waker
         if waker is not None:
             waker.cancel()
-        if self.state == _PARKED:
+        for _ in range(3):
+            if self.state != _IDLE:
+                break
+            # The app's own task is busy elsewhere; give it a chance to reach its receive() (where
+            # it parks, so the consumer can run) before deciding whether to wait.
+            await anyio.lowlevel.checkpoint()
+        if self.state == _PARKED and not self.discard:
             drained = self.drained
             if drained is None:
                 drained = self.drained = anyio.Event()
+            waker = self.waker
+            if waker is not None:
+                waker.cancel()
             await drained.wait()
+        # Otherwise the app's task is not parked (it waits for this task, say): never block on the
+        # consumer then, or both would wait forever; the message stays queued.
 
     async def dispatch_receive(self) -> Message:
         """``receive`` for the ``Request`` given to ``dispatch`` (tracks what it consumed)."""
