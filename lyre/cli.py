@@ -294,6 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated proxy addresses trusted with --proxy-headers (uvicorn default: 127.0.0.1)",
     )
     run.add_argument(
+        "--as-starlette",
+        action="store_true",
+        help="alias 'starlette' to lyre before importing the app (runs FastAPI and Starlette apps on lyre)",
+    )
+    run.add_argument(
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug", "trace"),
         default=None,
@@ -304,6 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
         "routes", help="print the route table", description="Print the routes of MODULE:APP."
     )
     routes.add_argument("target", metavar="MODULE:APP", help="the application, e.g. myproject.main:app")
+    routes.add_argument(
+        "--as-starlette", action="store_true", help="alias 'starlette' to lyre before importing the app"
+    )
     return parser
 
 
@@ -323,6 +331,13 @@ def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
         "proxy_headers": args.proxy_headers,
         "app_dir": os.getcwd(),
     }
+    if getattr(args, "as_starlette", False) and (args.reload or (args.workers or 1) > 1):
+        # Reloader/worker processes import the app by string: go through a module that turns the
+        # alias on first (it reads the real target from the environment, inherited by children).
+        from lyre.compat.aliased_app import ENV_VAR
+
+        os.environ[ENV_VAR] = args.target
+        config["app"] = "lyre.compat.aliased_app:app"
     if args.forwarded_allow_ips is not None:
         config["forwarded_allow_ips"] = args.forwarded_allow_ips
     if args.log_level is not None:
@@ -334,7 +349,13 @@ def _error(message: str) -> None:
     print(f"lyre: error: {message}", file=sys.stderr)
 
 
+def _alias_if_asked(args: argparse.Namespace) -> None:
+    if getattr(args, "as_starlette", False):
+        import lyre.compat.starlette  # noqa: F401
+
+
 def _cmd_routes(args: argparse.Namespace) -> int:
+    _alias_if_asked(args)
     app = load_target(args.target)
     rows = list(iter_route_rows(_find_routes(app)))
     sys.stdout.write(format_route_table(rows))
@@ -351,6 +372,7 @@ def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         return EXIT_FAILURE
     # Import the target here first so a bad MODULE:APP is one clear line (exit 2), not a uvicorn
     # traceback in a worker process.
+    _alias_if_asked(args)
     app = load_target(args.target)
     if not callable(app):
         raise TargetError(

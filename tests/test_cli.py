@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -478,3 +479,33 @@ def test_lyre_run_serves_over_http(tmp_path: Path) -> None:
     assert proc.returncode in (0, -signal.SIGTERM), output
     assert "Application shutdown complete" in output
     assert f"Uvicorn running on http://127.0.0.1:{port}" in output
+
+
+def test_routes_as_starlette_aliases_before_import(tmp_path: Path) -> None:
+    """``--as-starlette`` turns the alias on before the target module imports ``starlette``."""
+    (tmp_path / "aliasapp.py").write_text(
+        "from starlette.applications import Starlette\n"
+        "from starlette.routing import Route\n"
+        "from starlette.responses import PlainTextResponse\n"
+        "async def hi(request):\n"
+        "    return PlainTextResponse('hi')\n"
+        "app = Starlette(routes=[Route('/hi', hi)])\n"
+    )
+    code = (
+        "import sys; from lyre.cli import main; import lyre.applications as a\n"
+        "rc = main(['routes', '--as-starlette', 'aliasapp:app'])\n"
+        "import aliasapp; assert type(aliasapp.app) is a.Lyre; sys.exit(rc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "/hi" in result.stdout
+
+
+def test_run_as_starlette_with_workers_uses_the_alias_entry_point() -> None:
+    from lyre.cli import build_parser, build_run_config
+
+    args = build_parser().parse_args(["run", "--as-starlette", "--workers", "2", "pkg.mod:app"])
+    config = build_run_config(args)
+    assert config["app"] == "lyre.compat.aliased_app:app"
+    assert os.environ["LYRE_ALIASED_TARGET"] == "pkg.mod:app"
+    del os.environ["LYRE_ALIASED_TARGET"]
