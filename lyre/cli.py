@@ -334,9 +334,9 @@ def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "as_starlette", False) and (args.reload or (args.workers or 1) > 1):
         # Reloader/worker processes import the app by string: go through a module that turns the
         # alias on first (it reads the real target from the environment, inherited by children).
-        from lyre.compat.aliased_app import ENV_VAR
+        from lyre.compat import ALIASED_TARGET_ENV
 
-        os.environ[ENV_VAR] = args.target
+        os.environ[ALIASED_TARGET_ENV] = args.target
         config["app"] = "lyre.compat.aliased_app:app"
     if args.forwarded_allow_ips is not None:
         config["forwarded_allow_ips"] = args.forwarded_allow_ips
