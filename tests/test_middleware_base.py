@@ -823,3 +823,51 @@ def test_streaming_below_asgi_2_4_is_incremental_through_the_test_client(backend
     app = Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(Log)])
     assert TestClient(app, backend=backend).get("/").text == "012"
     assert order == ["dispatch got response", "produce 0", "produce 1", "produce 2", "background"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_call_next_in_a_child_task_with_a_streaming_response(backend: Literal["asyncio", "trio"]) -> None:
+    order: list[str] = []
+
+    class Child(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            results: list[Response] = []
+
+            async def run() -> None:
+                results.append(await call_next(request))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(run)
+            return results[0]
+
+    async def endpoint(request: Request) -> Response:
+        async def gen() -> AsyncIterator[bytes]:
+            for i in range(3):
+                await anyio.sleep(0)
+                yield b"%d" % i
+
+        return StreamingResponse(gen(), background=BackgroundTask(order.append, "background"))
+
+    app = Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(Child)])
+    assert TestClient(app, backend=backend).get("/").text == "012"
+    assert order == ["background"]
+
+
+def test_call_next_under_asyncio_wait_for_with_a_streaming_response() -> None:
+    import asyncio
+
+    class WaitFor(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            return await asyncio.wait_for(call_next(request), 5)
+
+    async def endpoint(request: Request) -> Response:
+        async def gen() -> AsyncIterator[bytes]:
+            yield b"a"
+            yield b"b"
+
+        return StreamingResponse(gen())
+
+    app = Lyre(routes=[Route("/", endpoint), Route("/plain", hi)], middleware=[Middleware(WaitFor)])
+    client = TestClient(app)
+    assert client.get("/").text == "ab"
+    assert client.get("/plain").text == "hi"

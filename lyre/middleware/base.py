@@ -31,6 +31,7 @@ responses satisfy this except ``StreamingResponse``/``FileResponse`` under ASGI 
 from __future__ import annotations
 
 import math
+import sys
 import types
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Generator, MutableMapping
 from typing import Any, TypeVar
@@ -199,6 +200,17 @@ class _Exchange:
         self.state = _IDLE
         await self._step(message)
 
+    def _driven_by_owner_task(self) -> bool:
+        """Whether the task running the middleware's ``__call__`` is the one stepping the app."""
+        # Only asked before parking (rare): walk the running stack for our own ``__call__`` frame.
+        frame = sys._getframe(2)
+        code = _CALL_CODE
+        while frame is not None:
+            if frame.f_code is code and frame.f_locals.get("exchange") is self:
+                return True
+            frame = frame.f_back  # type: ignore[assignment]
+        return False
+
     def _track(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.request":
@@ -264,11 +276,17 @@ class _Exchange:
                 return {"type": "http.request", "body": self.replay_body, "more_body": False}
             if self.disconnected:
                 return _DISCONNECT
-            if self.stepping and anyio.current_effective_deadline() != -math.inf:
+            if (
+                self.stepping
+                and anyio.current_effective_deadline() != -math.inf
+                and self._driven_by_owner_task()
+            ):
                 # Waiting for a disconnect while the response is produced: park the app here so the
                 # consumer can run; it resumes the app with the next message from the client.
-                # (Not for a poll inside an already-cancelled scope, ``Request.is_disconnected()``:
-                # that one must come back at once.)
+                # Not for a poll inside an already-cancelled scope (``Request.is_disconnected()``,
+                # which must come back at once), and not when ``call_next`` runs in a task of its
+                # own (``asyncio.wait_for``, a task group in dispatch): the app's cancel scopes
+                # would then be left open in a task that is about to finish.
                 self.state = _PARKED
                 message: Message = await self
                 return message
@@ -494,3 +512,6 @@ class BaseHTTPMiddleware:
 
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         raise NotImplementedError()  # pragma: no cover
+
+
+_CALL_CODE = BaseHTTPMiddleware.__call__.__code__
