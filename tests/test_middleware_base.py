@@ -57,7 +57,8 @@ class Driver:
         if self.chunks:
             chunk = self.chunks.pop(0)
             return {"type": "http.request", "body": chunk, "more_body": bool(self.chunks)}
-        await self.complete.wait()
+        if not self.complete.is_set():  # like real servers: no checkpoint once it is known
+            await self.complete.wait()
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
@@ -871,3 +872,54 @@ def test_call_next_under_asyncio_wait_for_with_a_streaming_response() -> None:
     client = TestClient(app)
     assert client.get("/").text == "ab"
     assert client.get("/plain").text == "hi"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_cancel_scope_around_call_next_with_a_streaming_response(backend: Literal["asyncio", "trio"]) -> None:
+    class Timeout(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            with anyio.fail_after(5):
+                response = await call_next(request)
+            return response
+
+    async def endpoint(request: Request) -> Response:
+        async def gen() -> AsyncIterator[bytes]:
+            yield b"a"
+            yield b"b"
+
+        return StreamingResponse(gen())
+
+    app = Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(Timeout)])
+    assert TestClient(app, backend=backend).get("/").text == "ab"
+
+
+@pytest.mark.anyio
+async def test_client_gone_mid_stream_on_an_old_server_stops_an_endless_stream() -> None:
+    closed: list[str] = []
+
+    async def endpoint(request: Request) -> Response:
+        async def gen() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    yield b"tick"
+                    await anyio.sleep(0)
+            finally:
+                closed.append("closed")
+
+        return StreamingResponse(gen())
+
+    driver = Driver(spec_version="2.0")
+    real_send = driver.send
+
+    async def send(message: Message) -> None:
+        await real_send(message)
+        if driver.body == b"tick" * 3:
+            driver.complete.set()  # the client is gone: receive() now reports http.disconnect
+
+    driver.send = send  # type: ignore[method-assign]
+    app = Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(AddHeader)])
+    with anyio.fail_after(5):
+        await driver.run(app)
+    assert driver.body.startswith(b"tick" * 3)
+    assert closed == ["closed"]
+    assert driver.scope()["asgi"]["spec_version"] == "2.0"

@@ -71,6 +71,18 @@ _DONE = 2  # returned or raised
 _DISCONNECT: Message = {"type": "http.disconnect"}
 
 
+def _at_least_2_4(asgi: Any) -> bool:
+    if not asgi:
+        return False
+    spec = asgi.get("spec_version", "2.0")
+    if spec == "2.4" or spec == "2.5":
+        return True
+    try:
+        return tuple(int(part) for part in spec.split(".")) >= (2, 4)
+    except (TypeError, ValueError, AttributeError):
+        return False
+
+
 class _Discarded(BaseException):
     """Thrown into the downstream app to stop it once its response is no longer wanted.
 
@@ -111,6 +123,8 @@ class _Exchange:
     waker: anyio.CancelScope | None = None
     drained: anyio.Event | None = None
     replay_body = b""
+    upgraded = False
+    stash: list[Message] | None = None
 
     def __init__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         self.app = app
@@ -269,6 +283,10 @@ class _Exchange:
     async def app_receive(self) -> Message:
         if self.complete:
             return _DISCONNECT
+        if self.stash:
+            stashed = self.stash.pop(0)
+            self._track(stashed)
+            return stashed
         if self.body_done:
             if self.dispatch_read and not self.replayed:
                 # dispatch read the body: hand it on (cached by Request.body(), or gone if streamed).
@@ -336,6 +354,26 @@ class _Exchange:
         # Otherwise the app's task is not parked (it waits for this task, say): never block on the
         # consumer then, or both would wait forever; the message stays queued.
 
+    async def poll_disconnect(self) -> bool:
+        """Whether the client is gone, asking ``receive()`` without waiting.
+
+        A request message read on the way is kept for the app (``app_receive`` hands it on).
+        """
+        if self.disconnected:
+            return True
+        message: Message | None = None
+        with anyio.CancelScope() as poll:
+            poll.cancel()
+            message = await self.receive()
+        if message is not None:
+            if message["type"] == "http.disconnect":
+                self.disconnected = True
+            else:
+                if self.stash is None:
+                    self.stash = []
+                self.stash.append(message)
+        return self.disconnected
+
     async def dispatch_receive(self) -> Message:
         """``receive`` for the ``Request`` given to ``dispatch`` (tracks what it consumed)."""
         message = await self.receive()
@@ -361,7 +399,25 @@ class _Exchange:
         if type(coro) is not types.CoroutineType:
             coro = _await(coro)
         self.coro = coro
-        message = await self.next_message()
+        asgi = scope.get("asgi")
+        if not _at_least_2_4(asgi):
+            # The app's sends come to this exchange, which reports a gone client by stopping the
+            # app, so to the app this is an ASGI 2.4 server: responses then send from their own
+            # task instead of a task group that watches receive() (a task group left open while
+            # dispatch goes on would break dispatch's own cancel scopes). The disconnect watch
+            # moves to the consumer (see _StreamingResponse). The scope is restored once the
+            # response has started.
+            self.upgraded = True
+            scope["asgi"] = {**(asgi or {"version": "3.0"}), "spec_version": "2.4"}
+            try:
+                message = await self.next_message()
+            finally:
+                if asgi is None:
+                    scope.pop("asgi", None)
+                else:
+                    scope["asgi"] = asgi
+        else:
+            message = await self.next_message()
         if message is None:
             error = self.error
             if error is not None:
@@ -449,6 +505,9 @@ class _StreamingResponse(Response):
                     if kind == "http.response.body":
                         if not message.get("more_body", False) and not trailers:
                             break
+                        if exchange.upgraded and await exchange.poll_disconnect():
+                            # A server below ASGI 2.4 reports a gone client only via receive().
+                            raise ClientDisconnect()
                     elif kind == "http.response.pathsend":
                         break
                     elif kind == "http.response.trailers" and not message.get("more_trailers", False):
