@@ -13,19 +13,27 @@ How ``call_next`` works (lyre design, same observable contract as Starlette):
   ``call_next`` are visible in the endpoint, **and** values the endpoint sets are visible in
   ``dispatch`` afterwards (lyre decision: Starlette runs the app in a separate task, which hides the
   latter).
-* When the app sends from another task (a ``StreamingResponse`` below ASGI 2.4 streams from a child
-  task while its own task waits in ``receive()`` for a disconnect), the exchange falls back to a
-  hand-off: the waiting ``receive()`` parks the app, and messages from the other task wake the
-  consumer through a cancel scope. Still no extra task is spawned by lyre.
-* A body read in ``dispatch`` stays readable downstream: ``Request.body()`` caches it in the scope,
-  and a raw ``receive()`` downstream gets it replayed as one ``http.request`` message.
+* Below an ASGI < 2.4 server the app is shown ``spec_version`` 2.4 while it starts its response
+  (its sends come to this exchange, which stops the app when the client is gone), so lyre's
+  streaming responses send from their own task rather than from a task group watching
+  ``receive()``; the consumer polls ``receive()`` between streamed chunks for the disconnect
+  instead. The scope's ``asgi`` entry is restored once the response has started.
+* When an app does send from another task anyway (its own task group), the exchange falls back to
+  a hand-off: the app's task parks in ``receive()`` and messages from the other task wake the
+  consumer through a cancel scope. Still no extra task is spawned by lyre. If ``call_next`` itself
+  runs in a separate task (``asyncio.wait_for``, a task group in dispatch) such an app is run to
+  completion there and its messages are buffered.
+* A body read in ``dispatch`` stays readable downstream: it is handed to the app through
+  ``receive()`` as one ``http.request`` message (so a middleware below that rewrites request
+  messages sees it, as in Starlette).
 * A client disconnect never surfaces as an error in the server log: ``ClientDisconnect`` escaping
   ``dispatch`` (or raised while sending the response) ends the request quietly.
 
 Limitation: a cancel scope opened in ``dispatch`` around ``call_next`` and closed after it (for
 example ``with anyio.fail_after(5): response = await call_next(request)``) works as long as the app
-has no cancel scope of its own open at the moment it sends its response start/body; lyre's own
-responses satisfy this except ``StreamingResponse``/``FileResponse`` under ASGI < 2.4 servers.
+does not keep a cancel scope of its own open while it sends (lyre's and Starlette's responses do
+not, see above); an app that streams from inside its own task group and a timeout around
+``call_next`` cannot be combined.
 """
 
 from __future__ import annotations
