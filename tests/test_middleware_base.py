@@ -923,3 +923,23 @@ async def test_client_gone_mid_stream_on_an_old_server_stops_an_endless_stream()
     assert driver.body.startswith(b"tick" * 3)
     assert closed == ["closed"]
     assert driver.scope()["asgi"]["spec_version"] == "2.0"
+
+
+def test_endless_stream_sent_from_a_child_task_starts_at_once_on_asyncio() -> None:
+    # The shape of sse-starlette's EventSourceResponse: children send, the app's own task only
+    # waits for them. (On trio such a response is buffered; see lyre.middleware.base.)
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def stream() -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            while True:
+                await send({"type": "http.response.body", "body": b"tick\n", "more_body": True})
+                await anyio.sleep(0.001)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stream)
+
+    client = TestClient(AddHeader(app), backend="asyncio")
+    with client.stream("GET", "/") as response:
+        assert response.headers["x-author"] == "John"
+        lines = response.iter_lines()
+        assert [next(lines) for _ in range(3)] == ["tick", "tick", "tick"]

@@ -18,11 +18,15 @@ How ``call_next`` works (lyre design, same observable contract as Starlette):
   streaming responses send from their own task rather than from a task group watching
   ``receive()``; the consumer polls ``receive()`` between streamed chunks for the disconnect
   instead. The scope's ``asgi`` entry is restored once the response has started.
-* When an app does send from another task anyway (its own task group), the exchange falls back to
-  a hand-off: the app's task parks in ``receive()`` and messages from the other task wake the
-  consumer through a cancel scope. Still no extra task is spawned by lyre. If ``call_next`` itself
-  runs in a separate task (``asyncio.wait_for``, a task group in dispatch) such an app is run to
-  completion there and its messages are buffered.
+* When an app does send from another task anyway (its own task group), the exchange hands the
+  messages over: if the app's task waits in ``receive()`` it parks there and the other task wakes
+  the consumer through a cancel scope; on asyncio, whatever future the app's task waits on is
+  awaited through a private wake-up future the sending task can complete (the shape of
+  sse-starlette's ``EventSourceResponse``). Still no extra task is spawned by lyre. Known gap: on
+  trio, an app whose own task waits elsewhere while children send (``EventSourceResponse``) is
+  buffered until it ends, so an endless stream never starts; likewise when ``call_next`` itself
+  runs in a separate task (``asyncio.wait_for``, a task group in dispatch) and the app sends from
+  a task group.
 * A body read in ``dispatch`` stays readable downstream: it is handed to the app through
   ``receive()`` as one ``http.request`` message (so a middleware below that rewrites request
   messages sees it, as in Starlette).
@@ -38,6 +42,7 @@ not, see above); an app that streams from inside its own task group and a timeou
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sys
 import types
@@ -77,6 +82,7 @@ _PARKED = 1  # paused inside ``receive()`` waiting for a disconnect: resume it w
 _DONE = 2  # returned or raised
 
 _DISCONNECT: Message = {"type": "http.disconnect"}
+_INTERRUPTED: Any = object()
 
 
 def _at_least_2_4(asgi: Any) -> bool:
@@ -133,6 +139,8 @@ class _Exchange:
     replay_body = b""
     upgraded = False
     stash: list[Message] | None = None
+    blocked: asyncio.Future[Any] | None = None
+    wake: asyncio.Future[None] | None = None
 
     def __init__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         self.app = app
@@ -150,8 +158,21 @@ class _Exchange:
 
     @types.coroutine
     def _step(self, value: Any = None, exc: BaseException | None = None) -> Generator[Any, Any, None]:
-        """Run the app until it pauses in ``send``/``receive`` or finishes."""
+        """Run the app until it pauses in ``send``/``receive``, finishes, or (asyncio) until another
+        task hands over a message while the app waits on something else."""
         coro = self.coro
+        blocked = self.blocked
+        if blocked is not None:
+            # The app is still waiting on this future from an interrupted step.
+            self.blocked = None
+            if exc is not None:
+                if not blocked.done():
+                    blocked.cancel()
+            elif not blocked.done():
+                outcome = yield from self._wait_blocked(blocked)
+                if outcome is _INTERRUPTED:
+                    return
+                exc = outcome
         while True:
             self.stepping = True
             try:
@@ -170,16 +191,70 @@ class _Exchange:
                 self.stepping = False
             if signal is self:
                 return
+            value = None
+            exc = None
+            if isinstance(signal, asyncio.Future) and signal._asyncio_future_blocking:
+                # asyncio: wait on the app's future in a way another task can interrupt (a
+                # response streaming from a child task while the app's task waits for it).
+                outcome = yield from self._wait_blocked(signal)
+                if outcome is _INTERRUPTED:
+                    return
+                exc = outcome
+                continue
             # PERF: anything else is for the event loop (or an outer exchange): pass it through.
             try:
                 value = yield signal
-                exc = None
             except GeneratorExit:
                 coro.close()
                 raise
             except BaseException as error:
-                value = None
                 exc = error
+
+    def _wait_blocked(self, future: asyncio.Future[Any]) -> Generator[Any, Any, Any]:
+        """Wait until ``future`` is done (``None``), or another task wakes us (``_INTERRUPTED``).
+
+        Returns an exception to throw into the app if waiting was interrupted by one other than
+        the cancellation of ``future`` itself.
+        """
+        # Mirrors what an asyncio Task does with a yielded future, on a private wake-up future.
+        future._asyncio_future_blocking = False
+        wake = future.get_loop().create_future()
+
+        def done(_: Any) -> None:
+            if not wake.done():
+                wake.set_result(None)
+
+        future.add_done_callback(done)
+        self.wake = wake
+        wake._asyncio_future_blocking = True
+        try:
+            yield wake
+        except GeneratorExit:
+            future.remove_done_callback(done)
+            self.wake = None
+            self.coro.close()
+            raise
+        except BaseException as error:
+            # Our task was cancelled (or an outer exchange threw): as a Task would, cancel the
+            # future the app awaits, so the app sees the cancellation where it waits.
+            future.remove_done_callback(done)
+            self.wake = None
+            if isinstance(error, asyncio.CancelledError) and not future.done():
+                future.cancel(*error.args)
+                return None
+            return error
+        future.remove_done_callback(done)
+        self.wake = None
+        if wake.cancelled():
+            # An outer exchange cancelled our wake-up future on behalf of the task.
+            if not future.done():
+                future.cancel()
+                return None
+            return asyncio.CancelledError()
+        if future.done():
+            return None
+        self.blocked = future
+        return _INTERRUPTED
 
     async def next_message(self) -> Message | None:
         """The next message the app sent, resuming it as needed; ``None`` once it has finished."""
@@ -342,22 +417,18 @@ class _Exchange:
         # Sent from another task (the app spawned it): wake the consumer, and wait until it has
         # handled the message (bounded memory, and ordering: e.g. a StreamingResponse cancels its
         # task group right after its last send).
-        waker = self.waker
-        if waker is not None:
-            waker.cancel()
+        self._wake_consumer()
         for _ in range(3):
             if self.state != _IDLE:
                 break
             # The app's own task is busy elsewhere; give it a chance to reach its receive() (where
             # it parks, so the consumer can run) before deciding whether to wait.
             await anyio.lowlevel.checkpoint()
-        if self.state == _PARKED and not self.discard:
+        if (self.state == _PARKED or self.wake is not None or self.blocked is not None) and not self.discard:
             drained = self.drained
             if drained is None:
                 drained = self.drained = anyio.Event()
-            waker = self.waker
-            if waker is not None:
-                waker.cancel()
+            self._wake_consumer()
             await drained.wait()
         # Otherwise the app's task is not parked (it waits for this task, say): never block on the
         # consumer then, or both would wait forever; the message stays queued.
@@ -381,6 +452,14 @@ class _Exchange:
                     self.stash = []
                 self.stash.append(message)
         return self.disconnected
+
+    def _wake_consumer(self) -> None:
+        waker = self.waker
+        if waker is not None:
+            waker.cancel()
+        wake = self.wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
 
     async def dispatch_receive(self) -> Message:
         """``receive`` for the ``Request`` given to ``dispatch`` (tracks what it consumed)."""
