@@ -170,3 +170,34 @@ def test_allow_explicit_origin_helper() -> None:
     CORSMiddleware.allow_explicit_origin(headers, "https://a.com")
     assert headers["access-control-allow-origin"] == "https://a.com"
     assert headers["vary"] == "Accept, Origin"
+
+
+@pytest.mark.anyio
+async def test_origin_with_control_characters_is_never_echoed() -> None:
+    from lyre.types import Message
+
+    middleware = CORSMiddleware(home_app, allow_origin_regex=".*", allow_credentials=True)
+    for method, extra in (("GET", []), ("OPTIONS", [(b"access-control-request-method", b"GET")])):
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            return {"type": "http.request", "body": b""}
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": "/",
+            "query_string": b"",
+            "headers": [(b"origin", b"https://a.com\x00x"), *extra],
+        }
+        await middleware(scope, receive, send)
+        headers = dict(sent[0]["headers"])
+        assert b"access-control-allow-origin" not in headers
+        assert sent[0]["status"] in (200, 400)
+
+
+async def home_app(scope: Any, receive: Any, send: Any) -> None:
+    await PlainTextResponse("home")(scope, receive, send)

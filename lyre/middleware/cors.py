@@ -30,6 +30,8 @@ __all__ = ["ALL_METHODS", "SAFELISTED_HEADERS", "CORSMiddleware"]
 ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY")
 SAFELISTED_HEADERS = {"Accept", "Accept-Language", "Content-Language", "Content-Type"}
 
+_UNSAFE_ORIGIN = re.compile(r"[\x00-\x1f\x7f]")
+
 _PREFLIGHT_VARY = (
     "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, "
     "Access-Control-Request-Private-Network"
@@ -136,6 +138,9 @@ class CORSMiddleware:
         return self._guard_wildcard and not self.reflect_any_origin_with_credentials and not self._is_trusted(origin)
 
     def is_allowed_origin(self, origin: str) -> bool:
+        if _UNSAFE_ORIGIN.search(origin) is not None:
+            # lyre: an origin that could not be echoed in a header is never allowed (no 500).
+            return False
         if self.allow_all_origins:
             return True
         return self._is_trusted(origin)  # type: ignore[no-any-return]
