@@ -234,24 +234,31 @@ def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: li
         "# End-to-end benchmark (uvicorn + wrk)\n",
         f"Each app under uvicorn {meta['uvicorn']} (httptools + uvloop, one worker, access log off) on 127.0.0.1, "
         f"loaded by {meta['loader']} ({meta['connections']} connections, {meta['duration']}s per run, one thread); "
-        f"server and load generator pinned to different CPUs; median of {meta['reps']} repetitions, frameworks "
+        f"server and load generator pinned to different CPUs; {meta['reps']} repetitions, frameworks "
         f"interleaved. Date: {meta['date']}. Load average (1 min) at start {meta['load_start']:.1f}, at end "
         f"{meta.get('load_end', 0.0):.1f} on {os.cpu_count()} CPUs: with other work on the machine, wall-clock "
         f"requests/s and p99 swing widely from run to run; the server CPU time per request below is the "
         f"steadier measure (how many requests one CPU-second serves).\n",
-        "## Requests per second (higher is better)\n",
+        "## Requests per second, median of the repetitions (higher is better)\n",
         "| scenario | " + " | ".join(labels) + " |",
         "|---" * (len(labels) + 1) + "|",
     ]
     med: dict[tuple[str, str], float | None] = {}
+    best: dict[tuple[str, str], float | None] = {}
     for sc in scs:
         cols = []
         for fw in frameworks:
             s = servers[sc.name][fw]
             v = statistics.median(s.rps) if s.rps and not s.error else None
             med[(sc.name, fw)] = v
+            best[(sc.name, fw)] = max(s.rps) if s.rps and not s.error else None
             cols.append(f"{v:,.0f}" if v else "-")
         out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+    out += ["\n## Requests per second, best of the repetitions (the least disturbed run)\n",
+            "| scenario | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    for sc in scs:
+        out.append(f"| {sc.title} | " + " | ".join(
+            f"{best[(sc.name, fw)]:,.0f}" if best[(sc.name, fw)] else "-" for fw in frameworks) + " |")
     out += ["\n## p99 latency, ms (lower is better)\n", "| scenario | " + " | ".join(labels) + " |",
             "|---" * (len(labels) + 1) + "|"]
     for sc in scs:
@@ -298,7 +305,11 @@ def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: li
     if lyre and raw:
         out.append("\n## Target\n")
         out.append(f"- plaintext >= 0.9x raw ASGI's requests/s under uvicorn: **{'MET' if lyre / raw >= 0.9 else 'NOT MET'}** "
-                   f"({lyre / raw:.2f}x by wall-clock req/s)")
+                   f"({lyre / raw:.2f}x by median wall-clock req/s)")
+        lb, rb = best.get(("plaintext", "lyre")), best.get(("plaintext", "raw"))
+        if lb and rb:
+            out.append(f"- the same by best-of-{meta['reps']} req/s: **{'MET' if lb / rb >= 0.9 else 'NOT MET'}** "
+                       f"({lb / rb:.2f}x)")
         lc, rc = cpu.get(("plaintext", "lyre")), cpu.get(("plaintext", "raw"))
         if lc and rc:
             out.append(f"- the same by server CPU per request (capacity): **{'MET' if rc / lc >= 0.9 else 'NOT MET'}** "
@@ -308,8 +319,8 @@ def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: li
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--duration", type=float, default=5.0, help="seconds per measured wrk run")
-    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--duration", type=float, default=3.0, help="seconds per measured wrk run")
+    p.add_argument("--reps", type=int, default=5)
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     p.add_argument("--scenarios", default="plaintext,json,path")
