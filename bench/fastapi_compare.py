@@ -5,8 +5,10 @@
     python bench/fastapi_compare.py --profile json  # cProfile of one scenario on lyre, time by package
     python bench/fastapi_compare.py --profile json --on starlette
 
-Each framework runs in its own subprocess (the alias must be on before FastAPI is imported, and the
-real Starlette must never be imported next to it). In-process: no sockets, a fresh ASGI ``scope``
+Each framework runs in its own long-lived subprocess (the alias must be on before FastAPI is
+imported, and the real Starlette must never be imported next to it); the parent interleaves short
+paired cells (Starlette then lyre, then lyre then Starlette, ...) so both see the same machine load,
+and reports the median of the paired ratios. In-process: no sockets, a fresh ASGI ``scope``
 per request and bound ``receive``/``send`` callables, as a server would pass them, on one asyncio
 loop. Scenarios:
 
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -158,22 +161,32 @@ async def measure(app: Any, path: str, status: int, body: bytes, seconds: float)
     return best
 
 
-def child(mode: str, seconds: float, scenarios: list[str]) -> None:
+def child(mode: str) -> None:
+    """Measure on request: read ``SCENARIO SECONDS`` lines from stdin, answer one JSON line each.
+
+    Long-lived, so both frameworks stay loaded and the parent can interleave short measurements
+    of the two (paired cells see the same machine load).
+    """
     if mode == "lyre":
         import lyre.compat.starlette  # noqa: F401  (before FastAPI is imported)
     import starlette
 
     app = build_app()
-    results: dict[str, Any] = {"mode": mode, "starlette_module": starlette.__name__, "rps": {}}
 
     async def main() -> None:
         await lifespan_start(app)
-        for name in scenarios:
+        print(json.dumps({"ready": True, "starlette_module": starlette.__name__}), flush=True)
+        loop = asyncio.get_running_loop()
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line.strip():
+                return
+            name, seconds = line.split()
             path, status, body = SCENARIOS[name]
-            results["rps"][name] = await measure(app, path, status, body, seconds)
+            rps = await measure(app, path, status, body, float(seconds))
+            print(json.dumps({"scenario": name, "rps": rps}), flush=True)
 
     asyncio.run(main())
-    print(json.dumps(results))
 
 
 def profile(scenario: str, seconds: float, mode: str) -> None:
@@ -228,17 +241,17 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--child", choices=["lyre", "starlette"], help=argparse.SUPPRESS)
-    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per scenario")
-    parser.add_argument("--quick", action="store_true", help="0.7 s per scenario")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per framework (best kept)")
+    parser.add_argument("--seconds", type=float, default=1.0, help="measuring time per cell")
+    parser.add_argument("--quick", action="store_true", help="one round of 0.5 s cells")
+    parser.add_argument("--rounds", type=int, default=7, help="paired rounds (each: every scenario on both)")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--profile", metavar="SCENARIO", help="profile one scenario (on lyre unless --on)")
     parser.add_argument("--on", choices=["lyre", "starlette"], default="lyre", help="what --profile runs on")
     args = parser.parse_args()
     scenarios = args.scenarios.split(",")
-    seconds = 0.7 if args.quick else args.seconds
+    seconds = 0.5 if args.quick else args.seconds
     if args.child:
-        child(args.child, seconds, scenarios)
+        child(args.child)
         return
     if args.profile:
         profile(args.profile, seconds, args.on)
@@ -247,39 +260,58 @@ def main() -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.pop("LYRE_COMPAT_ALIAS", None)
-    best: dict[str, dict[str, float]] = {"lyre": {}, "starlette": {}}
-    for _ in range(1 if args.quick else args.rounds):
+    children: dict[str, subprocess.Popen[str]] = {}
+    try:
         for mode in ("starlette", "lyre"):
-            proc = subprocess.run(
-                [
-                    sys.executable,
-                    __file__,
-                    "--child",
-                    mode,
-                    "--seconds",
-                    str(seconds),
-                    "--scenarios",
-                    args.scenarios,
-                ],
+            proc = subprocess.Popen(
+                [sys.executable, __file__, "--child", mode],
                 env=env,
-                capture_output=True,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
                 text=True,
-                check=False,
             )
-            if proc.returncode != 0:
-                raise SystemExit(f"{mode} run failed:\n{proc.stdout}\n{proc.stderr}")
-            result = json.loads(proc.stdout.strip().splitlines()[-1])
-            expected = "lyre" if mode == "lyre" else "starlette"
-            assert result["starlette_module"] == expected, result
-            for name, rps in result["rps"].items():
-                best[mode][name] = max(best[mode].get(name, 0.0), rps)
+            children[mode] = proc
+            hello = json.loads(read_line(proc, mode))
+            assert hello["starlette_module"] == mode, hello  # the alias is on in (only) the lyre child
+        rps: dict[str, dict[str, list[float]]] = {m: {n: [] for n in scenarios} for m in children}
+        ratios: dict[str, list[float]] = {n: [] for n in scenarios}
+        rounds = 1 if args.quick else args.rounds
+        for round_no in range(rounds):
+            for name in scenarios:
+                # Paired cells, alternating which framework goes first.
+                order = ("starlette", "lyre") if round_no % 2 == 0 else ("lyre", "starlette")
+                pair = {}
+                for mode in order:
+                    proc = children[mode]
+                    assert proc.stdin is not None
+                    proc.stdin.write(f"{name} {seconds}\n")
+                    proc.stdin.flush()
+                    pair[mode] = json.loads(read_line(proc, mode))["rps"]
+                    rps[mode][name].append(pair[mode])
+                ratios[name].append(pair["lyre"] / pair["starlette"])
+    finally:
+        for proc in children.values():
+            if proc.stdin is not None:
+                proc.stdin.close()
+            proc.wait(timeout=60)
 
-    print(f"FastAPI on lyre vs FastAPI on Starlette (in-process, best of rounds, {seconds:g} s per cell)\n")
+    print(
+        f"FastAPI on lyre vs FastAPI on Starlette (in-process; {rounds} paired rounds of {seconds:g} s cells;"
+        " req/s = best cell, ratio = median of the paired ratios)\n"
+    )
     print("| scenario | FastAPI on Starlette (req/s) | FastAPI on lyre (req/s) | ratio |")
     print("| --- | ---: | ---: | ---: |")
     for name in scenarios:
-        s, ly = best["starlette"][name], best["lyre"][name]
-        print(f"| {name} | {s:,.0f} | {ly:,.0f} | {ly / s:.2f}x |")
+        s_best, l_best = max(rps["starlette"][name]), max(rps["lyre"][name])
+        print(f"| {name} | {s_best:,.0f} | {l_best:,.0f} | {statistics.median(ratios[name]):.2f}x |")
+
+
+def read_line(proc: subprocess.Popen[str], mode: str) -> str:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit(f"the {mode} child exited (status {proc.wait()})")
+    return line
 
 
 if __name__ == "__main__":
