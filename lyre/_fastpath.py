@@ -113,9 +113,17 @@ class FusedServerErrorMiddleware(ServerErrorMiddleware):
                     raise exc
                 return
             if scope.get("http_version", "1.1")[0] == "1" and MAX_BODY_SIZE_SCOPE_KEY not in scope:
-                for key, _ in scope["headers"]:
-                    if key == b"content-length" or key == b"transfer-encoding":
+                # PERF: HTTP/1 servers frame a body by its Content-Length and never deliver more
+                # bytes than declared, so only a chunked body (or a declared length over the limit,
+                # answered by the layered path below) needs the counting ``receive`` wrapper.
+                declared = False
+                for key, value in scope["headers"]:
+                    if key == b"transfer-encoding":
                         break
+                    if key == b"content-length" and not declared:
+                        declared = True
+                        if not value.isdigit() or int(value) > limit:
+                            break
                 else:
                     scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
                     try:

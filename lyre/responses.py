@@ -34,6 +34,8 @@ from collections.abc import (
 )
 from datetime import UTC, datetime
 from functools import lru_cache
+from json.encoder import c_make_encoder as _c_make_encoder  # type: ignore[attr-defined]
+from json.encoder import encode_basestring as _encode_basestring
 from typing import Any, ClassVar, Literal
 from urllib.parse import quote
 
@@ -420,10 +422,24 @@ class PlainTextResponse(Response):
 # PERF: one encoder built once instead of a new JSONEncoder per ``json.dumps(..., **options)`` call.
 # Used only while ``json.dumps`` is the standard one: code that patches ``json.dumps`` (tests do,
 # e.g. ``mock.patch("starlette.responses.json.dumps")``) must see the call.
-_json_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-).encode
+_json_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 _stdlib_dumps = json.dumps
+
+
+def _json_encode(content: Any) -> str:
+    """``_json_encoder.encode(content)``, calling the C encoder directly when it is available.
+
+    PERF: ``JSONEncoder.encode`` goes through ``iterencode`` (which builds a closure and a new C
+    encoder per call); building the C encoder here the same way (fresh ``markers``, so circular
+    references still raise ``ValueError``; the same ``default``, so unserialisable objects raise the
+    same ``TypeError``) saves about 0.5 µs per small document. The output is identical.
+    """
+    if _c_make_encoder is None:  # pragma: no cover - CPython always has the accelerator
+        return _json_encoder.encode(content)
+    encoder = _c_make_encoder(
+        {}, _json_encoder.default, _encode_basestring, None, ":", ",", False, False, False
+    )
+    return "".join(encoder(content, 0))
 
 
 class JSONResponse(Response):
