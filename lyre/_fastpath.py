@@ -28,9 +28,6 @@ from lyre.middleware.body_limit import (
     MAX_BODY_SIZE_SCOPE_KEY,
     RESPONDER_SCOPE_KEY,
     RequestBodyLimitResponder,
-    _declared_length,
-    _RequestBodyLimitResponseSent,
-    _RequestBodyTooLarge,
 )
 from lyre.middleware.errors import ServerErrorMiddleware
 from lyre.middleware.exceptions import ExceptionMiddleware
@@ -144,30 +141,9 @@ class FusedServerErrorMiddleware(ServerErrorMiddleware):
                 # Mounted inside another limited app: the layered limiter knows the nesting rules.
                 await self.app(scope, receive, tracked_send)
             else:
-                length = _declared_length(scope)
-                if length is not None and length > limit:
-                    await self.app(scope, receive, tracked_send)
-                else:
-                    responder = RequestBodyLimitResponder(self.inner, limit)
-                    responder.scope, responder.receive, responder.send = scope, receive, tracked_send
-                    had_key = MAX_BODY_SIZE_SCOPE_KEY in scope
-                    previous = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-                    scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
-                    scope[RESPONDER_SCOPE_KEY] = responder
-                    try:
-                        await self.inner(scope, responder.receive_with_limit, tracked_send)
-                    except _RequestBodyLimitResponseSent:
-                        pass
-                    except _RequestBodyTooLarge:
-                        if responder.response_started or tracker.started:
-                            raise
-                        await PlainTextResponse("Content Too Large", status_code=413)(scope, receive, tracked_send)
-                    finally:
-                        del scope[RESPONDER_SCOPE_KEY]
-                        if had_key:
-                            scope[MAX_BODY_SIZE_SCOPE_KEY] = previous
-                        else:
-                            del scope[MAX_BODY_SIZE_SCOPE_KEY]
+                # A chunked (or HTTP/2+) body: the responder counts it. A declared length over the
+                # limit is handled there too (413 in place of the app's response).
+                await RequestBodyLimitResponder(self.inner, limit)(scope, receive, tracked_send)
         except Exception as exc:
             scope.pop(STARTED_SCOPE_KEY, None)
             await self.answer_error(exc, scope, receive, send, tracker.started)
