@@ -196,18 +196,11 @@ class Lyre:
 
     def add_event_handler(self, event_type: str, func: Callable[[], Any]) -> None:
         """Deprecated: use ``lifespan=``."""
-        _deprecated("add_event_handler is deprecated, use 'lifespan=' instead.")
-        self.router._add_event_handler(event_type, func)
+        self.router.add_event_handler(event_type, func, _stacklevel=4)
 
     def on_event(self, event_type: str) -> Callable[[_F], _F]:
         """Deprecated decorator: use ``lifespan=``."""
-        _deprecated("The on_event decorator is deprecated, use 'lifespan=' instead.")
-
-        def decorator(func: _F) -> _F:
-            self.router._add_event_handler(event_type, func)  # type: ignore[arg-type]
-            return func
-
-        return decorator
+        return self.router.on_event(event_type, _stacklevel=4)
 
     def route(
         self,
@@ -217,25 +210,11 @@ class Lyre:
         include_in_schema: bool = True,
     ) -> Callable[[_F], _F]:
         """Deprecated decorator: use ``routes=[Route(...)]`` or ``add_route``."""
-        _deprecated("The `route` decorator is deprecated, use `add_route` or `routes=[Route(...)]` instead.")
-
-        def decorator(func: _F) -> _F:
-            self.router.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)  # type: ignore[arg-type]
-            return func
-
-        return decorator
+        return self.router.route(path, methods, name, include_in_schema, _stacklevel=4)
 
     def websocket_route(self, path: str, name: str | None = None) -> Callable[[_F], _F]:
         """Deprecated decorator: use ``routes=[WebSocketRoute(...)]``."""
-        _deprecated(
-            "The `websocket_route` decorator is deprecated, use `routes=[WebSocketRoute(...)]` instead."
-        )
-
-        def decorator(func: _F) -> _F:
-            self.router.add_websocket_route(path, func, name=name)  # type: ignore[arg-type]
-            return func
-
-        return decorator
+        return self.router.websocket_route(path, name, _stacklevel=4)
 
     def exception_handler(self, exc_class_or_status_code: int | type[Exception]) -> Callable[[_F], _F]:
         """Deprecated decorator: use ``exception_handlers=`` or ``add_exception_handler``."""

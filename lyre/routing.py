@@ -965,9 +965,13 @@ class Router:
         methods: Collection[str] | None = None,
         name: str | None = None,
         include_in_schema: bool = True,
+        *,
+        _stacklevel: int = 3,
     ) -> Callable[[_T], _T]:
         """Deprecated decorator form of ``add_route``."""
-        _deprecated("The `route` decorator is deprecated, use `add_route` or `routes=[Route(...)]` instead.")
+        _deprecated(
+            "The `route` decorator is deprecated, use `add_route` or `routes=[Route(...)]` instead.", _stacklevel
+        )
 
         def decorator(func: _T) -> _T:
             self.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)  # type: ignore[arg-type]
@@ -975,11 +979,12 @@ class Router:
 
         return decorator
 
-    def websocket_route(self, path: str, name: str | None = None) -> Callable[[_T], _T]:
+    def websocket_route(self, path: str, name: str | None = None, *, _stacklevel: int = 3) -> Callable[[_T], _T]:
         """Deprecated decorator form of ``add_websocket_route``."""
         _deprecated(
             "The `websocket_route` decorator is deprecated, "
-            "use `add_websocket_route` or `routes=[WebSocketRoute(...)]` instead."
+            "use `add_websocket_route` or `routes=[WebSocketRoute(...)]` instead.",
+            _stacklevel,
         )
 
         def decorator(func: _T) -> _T:
@@ -988,18 +993,18 @@ class Router:
 
         return decorator
 
-    def add_event_handler(self, event_type: str, func: Callable[[], Any]) -> None:
+    def add_event_handler(self, event_type: str, func: Callable[[], Any], *, _stacklevel: int = 3) -> None:
         """Deprecated: register a startup/shutdown handler (use ``lifespan=``)."""
-        _deprecated("add_event_handler is deprecated, use 'lifespan=' instead.")
+        _deprecated("add_event_handler is deprecated, use 'lifespan=' instead.", _stacklevel)
         self._add_event_handler(event_type, func)
 
     def _add_event_handler(self, event_type: str, func: Callable[[], Any]) -> None:
         assert event_type in ("startup", "shutdown")
         (self.on_startup if event_type == "startup" else self.on_shutdown).append(func)
 
-    def on_event(self, event_type: str) -> Callable[[_T], _T]:
+    def on_event(self, event_type: str, *, _stacklevel: int = 3) -> Callable[[_T], _T]:
         """Deprecated decorator form of ``add_event_handler``."""
-        _deprecated("The on_event decorator is deprecated, use 'lifespan=' instead.")
+        _deprecated("The on_event decorator is deprecated, use 'lifespan=' instead.", _stacklevel)
 
         def decorator(func: _T) -> _T:
             self._add_event_handler(event_type, func)  # type: ignore[arg-type]

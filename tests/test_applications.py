@@ -519,3 +519,13 @@ def test_uploaded_files_are_closed_when_the_request_ends() -> None:
     r = TestClient(app).post("/", files={"f": ("a.txt", b"hello")})
     assert r.text == "a.txt"
     assert kept[0].file.closed
+
+
+def test_deprecation_warnings_point_at_the_callers_line() -> None:
+    app = Lyre()
+    with pytest.warns(StarletteDeprecationWarning) as record:
+        app.route("/x")(ok)
+        app.on_event("startup")(lambda: None)
+        app.add_event_handler("shutdown", lambda: None)
+        Router().route("/y")(ok)
+    assert [w.filename for w in record] == [__file__] * 4
