@@ -25,7 +25,6 @@ from typing import Any
 from lyre._exception_handler import HANDLERS_SCOPE_KEY, ResponseTracker, handle_exception
 from lyre.exceptions import HTTPException
 from lyre.middleware.body_limit import (
-    MAX_BODY_SIZE_SCOPE_KEY,
     RESPONDER_SCOPE_KEY,
     RequestBodyLimitResponder,
 )
@@ -96,42 +95,8 @@ class FusedServerErrorMiddleware(ServerErrorMiddleware):
             # UTF-8 with surrogateescape) cannot be echoed, encoded or logged safely: 400 up front.
             await PlainTextResponse("Bad Request", status_code=400)(scope, receive, send)
             return
+        # (``Lyre.__call__`` runs the common case of this layer inline, see ``fused_call``.)
         limit = self.max_body_size
-        if self.inner_reports_started and RESPONDER_SCOPE_KEY not in scope:
-            # PERF: the fused dispatch sits right below and records whether the response had
-            # started when it lets an exception out, so ``send`` needs no tracking wrapper here.
-            # A body limit needs no ``receive`` wrapper either when HTTP/1 framing says there is
-            # no body (neither Content-Length nor Transfer-Encoding).
-            if limit is None:
-                try:
-                    await self.inner(scope, receive, send)
-                except Exception as exc:
-                    await self.answer_error(exc, scope, receive, send, scope.pop(STARTED_SCOPE_KEY, True))
-                    raise exc
-                return
-            if scope.get("http_version", "1.1")[0] == "1" and MAX_BODY_SIZE_SCOPE_KEY not in scope:
-                # PERF: HTTP/1 servers frame a body by its Content-Length and never deliver more
-                # bytes than declared, so only a chunked body (or a declared length over the limit,
-                # answered by the layered path below) needs the counting ``receive`` wrapper.
-                declared = False
-                for key, value in scope["headers"]:
-                    if key == b"transfer-encoding":
-                        break
-                    if key == b"content-length" and not declared:
-                        declared = True
-                        if not value.isdigit() or int(value) > limit:
-                            break
-                else:
-                    scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
-                    try:
-                        await self.inner(scope, receive, send)
-                    except Exception as exc:
-                        started = scope.pop(STARTED_SCOPE_KEY, True)
-                        await self.answer_error(exc, scope, receive, send, started)
-                        raise exc
-                    finally:
-                        scope.pop(MAX_BODY_SIZE_SCOPE_KEY, None)
-                    return
         tracker = ResponseTracker(send)
         tracked_send = tracker.track
         try:
