@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench compat clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
 	$(BIN)/python bench/run.py
+
+# FastAPI's own test suite (0.165.0, then the newest release) on lyre through the starlette alias.
+compat:
+	bash compat/run_fastapi_suite.sh --also-latest --min-pass 99
 
 clean:
 	rm -rf $(VENV) build *.egg-info
