@@ -19,8 +19,8 @@ per-byte Python code).
 
 **lyre decisions (safety)** -- each answers ``400`` inside an application, see ``docs/decisions.md``:
 
-- a multipart body that ends before its closing boundary is rejected (``Invalid multipart data.``),
-  never returned as a silently partial form;
+- a non-empty multipart body that ends before its closing boundary is rejected (``Invalid multipart
+  data.``), never returned as a silently partial form (an empty body is an empty form, as in Starlette);
 - a boundary longer than 200 characters, or empty, is rejected (``Invalid boundary in multipart.``);
 - an unknown ``charset`` (``Unknown charset in multipart: 'x'.``) and names/filenames/values that are
   not valid in the charset (``Invalid utf-8 data in multipart.``) are rejected, instead of being
@@ -601,9 +601,11 @@ class MultiPartParser:
         parse_error = multipart.exceptions.ParseError
         try:
             parser = self._make_parser(boundary)
+            received = False
             async for chunk in self.stream:
                 if not chunk:
                     continue
+                received = True
                 if type(chunk) is not bytes:
                     # File data is kept as views of the chunks: they must be immutable.
                     chunk = bytes(chunk)
@@ -615,8 +617,10 @@ class MultiPartParser:
                 if self._file_ops or self._pieces_size > _DISK_BATCH:
                     await self._write_file_data()
             parser.finalize()
-            if not self._ended:
+            if received and not self._ended:
                 # lyre decision: a body cut before its closing boundary is an error, not a partial form.
+                # (An empty body is an empty form, as in Starlette: FastAPI relies on it to report
+                # missing fields as 422.)
                 raise MultiPartException("Invalid multipart data.")
         except BaseException:
             await _close_stream(self.stream)

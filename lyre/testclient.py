@@ -145,7 +145,6 @@ class WebSocketTestSession:
         self._error: BaseException | None = None
         self._finished = False
         self._client_disconnected = False
-        self._error_after_client_close = False
         self._given = 0  # messages sent to the app
         self._taken = 0  # messages the app has received
         self._app_waiting = False
@@ -173,8 +172,10 @@ class WebSocketTestSession:
         finally:
             self._exit_stack.close()
         error = self._error
-        if error is not None and not (self._error_after_client_close and isinstance(error, WebSocketDisconnect)):
-            # An app that lets the client's own disconnect propagate is not an error; anything else is.
+        if error is not None:
+            # As Starlette: the app's exception is re-raised, including a ``WebSocketDisconnect``
+            # that an app lets escape after the client closed (tests wrap the session in
+            # ``pytest.raises(WebSocketDisconnect)`` for exactly that).
             raise error
         return None
 
@@ -187,7 +188,6 @@ class WebSocketTestSession:
                 raise
             except BaseException as exc:
                 self._error = exc
-                self._error_after_client_close = self._client_disconnected
             finally:
                 self._finished = True
                 self._from_app.put(_APP_FINISHED)

@@ -499,16 +499,18 @@ def test_client_close_code_reaches_app(anyio_backend: str) -> None:
 
 
 def test_exit_disconnects_an_app_waiting_for_messages(anyio_backend: str) -> None:
-    """An echo loop that lets WebSocketDisconnect escape is normal, not an error in the test."""
+    """An echo loop that lets WebSocketDisconnect escape re-raises it at exit, as in Starlette."""
 
     async def app(websocket: WebSocket) -> None:
         await websocket.accept()
         while True:
             await websocket.send_text(await websocket.receive_text())
 
-    with client_for(app, anyio_backend).websocket_connect("/") as session:
-        session.send_text("ping")
-        assert session.receive_text() == "ping"
+    with pytest.raises(WebSocketDisconnect) as info:  # noqa: PT012
+        with client_for(app, anyio_backend).websocket_connect("/") as session:
+            session.send_text("ping")
+            assert session.receive_text() == "ping"
+    assert info.value.code == 1000
 
 
 def test_exit_cancels_a_blocked_app(anyio_backend: str) -> None:
