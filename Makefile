@@ -40,7 +40,8 @@ bench: $(STAMP)
 
 # FastAPI's own test suite (0.165.0, then the newest release) on lyre through the starlette alias.
 compat:
-	bash compat/run_fastapi_suite.sh --also-latest --min-pass 99
+	bash compat/run_fastapi_suite.sh --version 0.165.0 --also-latest --min-pass 99
+	bash compat/run_addon_suites.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info
