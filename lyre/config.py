@@ -30,29 +30,33 @@ class Environ(MutableMapping[str, str]):
     """A mapping over ``environ`` that records every key read and then locks it against changes."""
 
     def __init__(self, environ: MutableMapping[str, str] = os.environ) -> None:
-        self._environ = environ
-        self._has_been_read: set[str] = set()
+        self._backing = environ
+        self._locked: set[str] = set()
+
+    def _ensure_unread(self, key: str, action: str) -> None:
+        if key in self._locked:
+            raise EnvironError(
+                f"Attempting to {action} environ['{key}'], but the value has already been read."
+            )
 
     def __getitem__(self, key: str) -> str:
         # Recorded before the lookup: asking for an absent key also locks it.
-        self._has_been_read.add(key)
-        return self._environ.__getitem__(key)
+        self._locked.add(key)
+        return self._backing[key]
 
     def __setitem__(self, key: str, value: str) -> None:
-        if key in self._has_been_read:
-            raise EnvironError(f"Attempting to set environ['{key}'], but the value has already been read.")
-        self._environ.__setitem__(key, value)
+        self._ensure_unread(key, "set")
+        self._backing[key] = value
 
     def __delitem__(self, key: str) -> None:
-        if key in self._has_been_read:
-            raise EnvironError(f"Attempting to delete environ['{key}'], but the value has already been read.")
-        self._environ.__delitem__(key)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._environ)
+        self._ensure_unread(key, "delete")
+        del self._backing[key]
 
     def __len__(self) -> int:
-        return len(self._environ)
+        return len(self._backing)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._backing)
 
 
 environ = Environ()
@@ -76,14 +80,14 @@ class Config:
         env_prefix: str = "",
         encoding: str = "utf-8",
     ) -> None:
-        self.environ = environ
-        self.env_prefix = env_prefix
+        self.environ, self.env_prefix = environ, env_prefix
         self.file_values: dict[str, str] = {}
-        if env_file is not None:
-            if os.path.isfile(env_file):
-                self.file_values = self._read_file(env_file, encoding)
-            else:
-                warnings.warn(f"Config file '{env_file}' not found.", stacklevel=2)
+        if env_file is None:
+            return
+        if not os.path.isfile(env_file):
+            warnings.warn(f"Config file '{env_file}' not found.", stacklevel=2)
+            return
+        self.file_values = self._read_file(env_file, encoding)
 
     @overload
     def __call__(self, key: str, *, default: None) -> str | None: ...
