@@ -39,33 +39,39 @@ def is_async_callable(obj: Any) -> Any:
     )
 
 
-class AwaitableOrContextManager(Awaitable[T_co], AbstractAsyncContextManager[T_co], Protocol[T_co]): ...
+class AwaitableOrContextManager(Awaitable[T_co], AbstractAsyncContextManager[T_co], Protocol[T_co]):
+    """Something to ``await`` or to use with ``async with`` (what ``request.form()`` returns)."""
 
 
 class SupportsAsyncClose(Protocol):
+    """Has an ``async close()``."""
+
     async def close(self) -> None: ...  # pragma: no cover
 
 
-SupportsAsyncCloseType = TypeVar("SupportsAsyncCloseType", bound=SupportsAsyncClose, covariant=False)
+SupportsAsyncCloseType = TypeVar("SupportsAsyncCloseType", covariant=False, bound=SupportsAsyncClose)
 
 
 class AwaitableOrContextManagerWrapper(Generic[SupportsAsyncCloseType]):
     """Lets ``request.form()`` be awaited or used with ``async with`` (closing on exit)."""
 
     __slots__ = ("aw", "entered")
+    entered: SupportsAsyncCloseType
 
     def __init__(self, aw: Awaitable[SupportsAsyncCloseType]) -> None:
-        self.aw = aw
+        self.aw: Awaitable[SupportsAsyncCloseType] = aw
 
     def __await__(self) -> Generator[Any, None, SupportsAsyncCloseType]:
-        return self.aw.__await__()
+        # Awaiting the wrapper is awaiting the wrapped awaitable.
+        return (yield from self.aw.__await__())
 
     async def __aenter__(self) -> SupportsAsyncCloseType:
-        self.entered = await self.aw
-        return self.entered
+        result = self.entered = await self.aw
+        return result
 
-    async def __aexit__(self, *args: Any) -> bool | None:
-        await self.entered.close()
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        resource = self.entered
+        await resource.close()
         return None
 
 
@@ -104,14 +110,14 @@ class ParsedHost:
 
     @property
     def authority(self) -> str:
-        return self.host if self.port is None else f"{self.host}:{self.port}"
+        """``host`` or ``host:port``, as the client wrote it."""
+        return self.host + (":" + self.port if self.port is not None else "")
 
     @property
     def is_valid_port(self) -> bool:
-        if self.port is None:
-            return True
-        digits = self.port.lstrip("0")
-        return len(digits) <= 5 and (not digits or int(digits) <= 65535)
+        """No port, or at most five significant digits with a value up to 65535."""
+        significant = (self.port or "").lstrip("0")
+        return not significant or (len(significant) <= 5 and int(significant) <= 65535)
 
 
 _HOST_RE = re.compile(

@@ -151,10 +151,14 @@ class Lyre:
 
     @property
     def routes(self) -> list[BaseRoute]:
-        return self.router.routes
+        """The router's live route list (appending to it adds routes)."""
+        router: Router = self.router
+        return router.routes
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        return self.router.url_path_for(name, **path_params)
+        """Reverse lookup of the route called ``name`` (``NoMatchFound`` if there is none)."""
+        router: Router = self.router
+        return router.url_path_for(name, **path_params)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self

@@ -25,28 +25,28 @@ class HTTPException(Exception):
     def __init__(
         self, status_code: int, detail: str | None = None, headers: Mapping[str, str] | None = None
     ) -> None:
-        if detail is None:
-            detail = _reason_phrase(status_code)
-        self.status_code = status_code
-        self.detail = detail
-        self.headers = headers
+        self.status_code, self.headers = status_code, headers
+        self.detail = _reason_phrase(status_code) if detail is None else detail
 
     def __str__(self) -> str:
-        return f"{self.status_code}: {self.detail}"
+        status, detail = self.status_code, self.detail
+        return f"{status}: {detail}"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(status_code={self.status_code!r}, detail={self.detail!r})"
+        cls = self.__class__.__name__
+        return f"{cls}(status_code={self.status_code!r}, detail={self.detail!r})"
 
 
 class WebSocketException(Exception):
     """Raise inside a WebSocket endpoint to close the socket with ``code`` and ``reason``."""
 
     def __init__(self, code: int, reason: str | None = None) -> None:
-        self.code = code
-        self.reason = reason or ""
+        self.code, self.reason = code, (reason if reason else "")
 
     def __str__(self) -> str:
-        return f"{self.code}: {self.reason}"
+        code, reason = self.code, self.reason
+        return f"{code}: {reason}"
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
+        cls = self.__class__.__name__
+        return f"{cls}(code={self.code!r}, reason={self.reason!r})"

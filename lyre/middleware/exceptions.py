@@ -80,11 +80,16 @@ class ExceptionMiddleware:
             await handle_exception(exc, conn, scope, receive, tracker)
 
     async def http_exception(self, request: Request, exc: Exception) -> Response:
+        """The default answer to an ``HTTPException``: its detail as text (no body for 204/304)."""
         assert isinstance(exc, HTTPException)
-        if exc.status_code in {204, 304}:
-            return Response(status_code=exc.status_code, headers=exc.headers)
-        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+        status, headers = exc.status_code, exc.headers
+        if status == 204 or status == 304:
+            # These statuses must not carry a body (nor, then, content headers).
+            return Response(status_code=status, headers=headers)
+        return PlainTextResponse(exc.detail, status_code=status, headers=headers)
 
     async def websocket_exception(self, websocket: WebSocket, exc: Exception) -> None:
+        """The default answer to a ``WebSocketException``: close with its code and reason."""
         assert isinstance(exc, WebSocketException)
-        await websocket.close(code=exc.code, reason=exc.reason)
+        code, reason = exc.code, exc.reason
+        await websocket.close(code=code, reason=reason)
