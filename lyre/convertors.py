@@ -21,14 +21,14 @@ __all__ = [
 
 
 class Convertor(Generic[T]):
-    """Base class: ``regex`` for matching, ``convert`` URL->value, ``to_string`` value->URL."""
+    """Base class: ``regex`` for matching, ``to_string`` value->URL, ``convert`` URL->value."""
 
     regex: ClassVar[str] = ""
 
-    def convert(self, value: str) -> T:
+    def to_string(self, value: T) -> str:
         raise NotImplementedError()  # pragma: no cover
 
-    def to_string(self, value: T) -> str:
+    def convert(self, value: str) -> T:
         raise NotImplementedError()  # pragma: no cover
 
 
@@ -37,14 +37,14 @@ class StringConvertor(Convertor[str]):
 
     regex = "[^/]+"
 
+    def to_string(self, value: str) -> str:
+        segment = str(value)
+        assert segment, "Must not be empty"
+        assert "/" not in segment, "May not contain path separators"
+        return segment
+
     def convert(self, value: str) -> str:
         return value
-
-    def to_string(self, value: str) -> str:
-        text = str(value)
-        assert "/" not in text, "May not contain path separators"
-        assert text, "Must not be empty"
-        return text
 
 
 class PathConvertor(Convertor[str]):
@@ -52,10 +52,10 @@ class PathConvertor(Convertor[str]):
 
     regex = ".*"
 
-    def convert(self, value: str) -> str:
+    def to_string(self, value: str) -> str:
         return str(value)
 
-    def to_string(self, value: str) -> str:
+    def convert(self, value: str) -> str:
         return str(value)
 
 
@@ -64,13 +64,13 @@ class IntegerConvertor(Convertor[int]):
 
     regex = "[0-9]+"
 
+    def to_string(self, value: int) -> str:
+        integer = int(value)
+        assert integer >= 0, "Negative integers are not supported"
+        return f"{integer}"
+
     def convert(self, value: str) -> int:
         return int(value)
-
-    def to_string(self, value: int) -> str:
-        number = int(value)
-        assert number >= 0, "Negative integers are not supported"
-        return str(number)
 
 
 class FloatConvertor(Convertor[float]):
@@ -78,15 +78,16 @@ class FloatConvertor(Convertor[float]):
 
     regex = r"[0-9]+(\.[0-9]+)?"
 
+    def to_string(self, value: float) -> str:
+        real = float(value)
+        assert not math.isnan(real), "NaN values are not supported"
+        assert not math.isinf(real), "Infinite values are not supported"
+        assert real >= 0, "Negative floats are not supported"
+        # Fixed-point with no exponent, then trim the trailing zeros (and a bare ".").
+        return format(real, ".20f").rstrip("0").rstrip(".")
+
     def convert(self, value: str) -> float:
         return float(value)
-
-    def to_string(self, value: float) -> str:
-        number = float(value)
-        assert not math.isnan(number), "NaN values are not supported"
-        assert not math.isinf(number), "Infinite values are not supported"
-        assert number >= 0, "Negative floats are not supported"
-        return (f"{number:.20f}").rstrip("0").rstrip(".")
 
 
 class UUIDConvertor(Convertor[uuid.UUID]):
@@ -94,20 +95,21 @@ class UUIDConvertor(Convertor[uuid.UUID]):
 
     regex = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
-    def convert(self, value: str) -> uuid.UUID:
-        return uuid.UUID(value)
-
     def to_string(self, value: uuid.UUID) -> str:
         return str(value)
 
+    def convert(self, value: str) -> uuid.UUID:
+        return uuid.UUID(value)
 
-CONVERTOR_TYPES: dict[str, Convertor[Any]] = {
-    "str": StringConvertor(),
-    "path": PathConvertor(),
-    "int": IntegerConvertor(),
-    "float": FloatConvertor(),
-    "uuid": UUIDConvertor(),
-}
+
+# The built-in ``{name:type}`` parameter types, in declaration order.
+CONVERTOR_TYPES: dict[str, Convertor[Any]] = dict(
+    str=StringConvertor(),
+    path=PathConvertor(),
+    int=IntegerConvertor(),
+    float=FloatConvertor(),
+    uuid=UUIDConvertor(),
+)
 
 
 def register_url_convertor(key: str, convertor: Convertor[Any]) -> None:
