@@ -39,6 +39,8 @@ __all__ = [
 ]
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY")
+
+
 class _Dispatch:
     """What a class (or one instance) dispatches to: allowed methods and, per method, its handler.
 
@@ -107,18 +109,15 @@ class HTTPEndpoint:
             handler = getattr(self, name)
             if is_async is None or name in self.__dict__:
                 is_async = is_async_callable(handler)
-        if is_async:
-            response = await handler(request)
-        else:
-            response = await run_in_threadpool(handler, request)
-        await response(self.scope, self.receive, self.send)
+        reply = await (handler(request) if is_async else run_in_threadpool(handler, request))
+        await reply(self.scope, self.receive, self.send)
 
     async def method_not_allowed(self, request: Request) -> Response:
         """405: an ``HTTPException`` inside an app (so its handlers apply), else a plain response."""
-        headers = {"Allow": ", ".join(self._allowed_methods)}
-        if "app" in self.scope:
-            raise HTTPException(status_code=405, headers=headers)
-        return PlainTextResponse("Method Not Allowed", status_code=405, headers=headers)
+        allow = {"Allow": ", ".join(self._allowed_methods)}
+        if "app" not in self.scope:
+            return PlainTextResponse("Method Not Allowed", status_code=405, headers=allow)
+        raise HTTPException(status_code=405, headers=allow)
 
 
 class WebSocketEndpoint:
@@ -132,38 +131,38 @@ class WebSocketEndpoint:
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "websocket"
-        self.scope = scope
-        self.receive = receive
-        self.send = send
+        self.scope, self.receive, self.send = scope, receive, send
 
     def __await__(self) -> Generator[Any, None, None]:
         return self.dispatch().__await__()
 
     async def dispatch(self) -> None:
-        websocket = WebSocket(self.scope, receive=self.receive, send=self.send)
-        await self.on_connect(websocket)
-        close_code = status.WS_1000_NORMAL_CLOSURE
+        ws = WebSocket(self.scope, receive=self.receive, send=self.send)
+        await self.on_connect(ws)
+        code = status.WS_1000_NORMAL_CLOSURE
         failed = False
         try:
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.receive":
-                    data = await self.decode(websocket, message)
-                    await self.on_receive(websocket, data)
-                elif message["type"] == "websocket.disconnect":
-                    close_code = int(message.get("code") or status.WS_1000_NORMAL_CLOSURE)
-                    break
+            code = await self._serve_messages(ws)
         except Exception:
-            close_code = status.WS_1011_INTERNAL_ERROR
-            failed = True
+            code, failed = status.WS_1011_INTERNAL_ERROR, True
             raise
         finally:
-            await self.on_disconnect(websocket, close_code)
-            if failed and websocket.application_state is WebSocketState.CONNECTED:
+            await self.on_disconnect(ws, code)
+            if failed and ws.application_state is WebSocketState.CONNECTED:
                 # lyre decision: the client learns about the failure (1011) even when on_disconnect
                 # did not close; the exception then propagates to the server, which logs it.
                 with contextlib.suppress(Exception):
-                    await websocket.close(code=status.WS_1011_INTERNAL_ERROR)
+                    await ws.close(code=status.WS_1011_INTERNAL_ERROR)
+
+    async def _serve_messages(self, ws: WebSocket) -> int:
+        """Feed each received message to ``on_receive``; return the close code once the peer leaves."""
+        while True:
+            message = await ws.receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                return int(message.get("code") or status.WS_1000_NORMAL_CLOSURE)
+            if kind == "websocket.receive":
+                await self.on_receive(ws, await self.decode(ws, message))
 
     async def decode(self, websocket: WebSocket, message: Message) -> Any:
         encoding = self.encoding
