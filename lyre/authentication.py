@@ -118,42 +118,40 @@ def requires(
     return decorator
 
 
-class AuthenticationError(Exception):
-    """Raised by a backend for bad credentials; the middleware answers with ``on_error``."""
-
-
-class AuthenticationBackend:
-    """Subclass and implement ``authenticate``: ``(AuthCredentials, BaseUser)`` or ``None``."""
-
-    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
-        raise NotImplementedError()  # pragma: no cover
-
-
-class AuthCredentials:
-    """The scopes granted to a connection (``request.auth.scopes``)."""
-
-    def __init__(self, scopes: Sequence[str] | None = None):
-        self.scopes = [] if scopes is None else list(scopes)
-
-
 class BaseUser:
-    """What ``request.user`` must provide."""
+    """What ``request.user`` must provide; subclasses implement all three properties."""
 
     @property
     def is_authenticated(self) -> bool:
-        raise NotImplementedError()  # pragma: no cover
+        raise NotImplementedError  # pragma: no cover
 
     @property
     def display_name(self) -> str:
-        raise NotImplementedError()  # pragma: no cover
+        raise NotImplementedError  # pragma: no cover
 
     @property
     def identity(self) -> str:
-        raise NotImplementedError()  # pragma: no cover
+        raise NotImplementedError  # pragma: no cover
+
+
+class UnauthenticatedUser(BaseUser):
+    """The anonymous user: not authenticated, empty name and identity."""
+
+    @property
+    def identity(self) -> str:
+        return ""
+
+    @property
+    def display_name(self) -> str:
+        return ""
+
+    @property
+    def is_authenticated(self) -> bool:
+        return False
 
 
 class SimpleUser(BaseUser):
-    """An authenticated user known by name."""
+    """An authenticated user known by name (used as both display name and identity)."""
 
     def __init__(self, username: str) -> None:
         self.username = username
@@ -163,25 +161,27 @@ class SimpleUser(BaseUser):
         return True
 
     @property
-    def display_name(self) -> str:
-        return self.username
-
-    @property
     def identity(self) -> str:
         return self.username
 
-
-class UnauthenticatedUser(BaseUser):
-    """The anonymous user."""
-
-    @property
-    def is_authenticated(self) -> bool:
-        return False
-
     @property
     def display_name(self) -> str:
-        return ""
+        return self.username
 
-    @property
-    def identity(self) -> str:
-        return ""
+
+class AuthCredentials:
+    """The scopes granted to a connection (``request.auth.scopes``)."""
+
+    def __init__(self, scopes: Sequence[str] | None = None):
+        self.scopes = list(scopes or ())
+
+
+class AuthenticationError(Exception):
+    """Raised by a backend for bad credentials; the middleware answers with ``on_error``."""
+
+
+class AuthenticationBackend:
+    """Subclass and implement ``authenticate``: ``(AuthCredentials, BaseUser)`` or ``None``."""
+
+    async def authenticate(self, conn: HTTPConnection) -> tuple[AuthCredentials, BaseUser] | None:
+        raise NotImplementedError  # pragma: no cover

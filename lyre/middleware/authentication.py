@@ -23,6 +23,9 @@ __all__ = [
     "UnauthenticatedUser",
 ]
 
+# What ``on_error`` receives and must return.
+_OnError = Callable[[HTTPConnection, AuthenticationError], Response]
+
 
 class AuthenticationMiddleware:
     """Set ``scope["auth"]``/``scope["user"]``; an ``AuthenticationError`` answers with ``on_error``."""
@@ -31,13 +34,12 @@ class AuthenticationMiddleware:
         self,
         app: ASGIApp,
         backend: AuthenticationBackend,
-        on_error: Callable[[HTTPConnection, AuthenticationError], Response] | None = None,
+        on_error: _OnError | None = None,
     ) -> None:
-        self.app = app
-        self.backend = backend
-        self.on_error: Callable[[HTTPConnection, Exception], Response] = (
-            on_error if on_error is not None else self.default_on_error  # type: ignore[assignment]
-        )
+        if on_error is None:
+            on_error = self.default_on_error  # type: ignore[assignment]
+        self.on_error: Callable[[HTTPConnection, Exception], Response] = on_error  # type: ignore[assignment]
+        self.app, self.backend = app, backend
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
