@@ -69,6 +69,10 @@ __all__ = [
 ]
 
 Content = str | bytes | memoryview
+# Annotation shorthands shared by the constructors and cookie methods below.
+_HeaderMap = Mapping[str, str]
+_SameSite = Literal["lax", "strict", "none"]
+_CookieExpiry = datetime | str | int
 SyncContentStream = Iterable[Content]
 AsyncContentStream = AsyncIterable[Content]
 ContentStream = AsyncContentStream | SyncContentStream
@@ -206,7 +210,7 @@ class Response:
         self,
         content: Any = None,
         status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
+        headers: _HeaderMap | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
     ) -> None:
@@ -251,7 +255,7 @@ class Response:
             return content.cast("B") if content.c_contiguous else content.tobytes()
         return content.encode(self.charset)  # type: ignore[no-any-return]
 
-    def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
+    def init_headers(self, headers: _HeaderMap | None = None) -> None:
         """Build ``raw_headers``: the given headers, then content-length, then content-type."""
         body = getattr(self, "body", None)
         status = self.status_code
@@ -298,12 +302,12 @@ class Response:
         key: str,
         value: str = "",
         max_age: int | None = None,
-        expires: datetime | str | int | None = None,
+        expires: _CookieExpiry | None = None,
         path: str | None = "/",
         domain: str | None = None,
         secure: bool = False,
         httponly: bool = False,
-        samesite: Literal["lax", "strict", "none"] | None = "lax",
+        samesite: _SameSite | None = "lax",
         partitioned: bool = False,
     ) -> None:
         """Append one ``set-cookie`` header (byte-for-byte what ``SimpleCookie`` would write)."""
@@ -369,20 +373,13 @@ class Response:
         domain: str | None = None,
         secure: bool = False,
         httponly: bool = False,
-        samesite: Literal["lax", "strict", "none"] | None = "lax",
+        samesite: _SameSite | None = "lax",
         partitioned: bool = False,
     ) -> None:
         """Expire a cookie now (``Max-Age=0``); ``path``/``domain`` must match how it was set."""
         self.set_cookie(
-            key,
-            max_age=0,
-            expires=0,
-            path=path,
-            domain=domain,
-            secure=secure,
-            httponly=httponly,
-            samesite=samesite,
-            partitioned=partitioned,
+            key, max_age=0, expires=0, path=path, domain=domain,
+            secure=secure, httponly=httponly, samesite=samesite, partitioned=partitioned,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -403,8 +400,9 @@ class Response:
                 }
             )
             await send({"type": "websocket.http.response.body", "body": self.body})
-        if self.background is not None:
-            await self.background()
+        task = self.background
+        if task is not None:
+            await task()
 
 
 class HTMLResponse(Response):
@@ -451,7 +449,7 @@ class JSONResponse(Response):
         self,
         content: Any,
         status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
+        headers: _HeaderMap | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
     ) -> None:
@@ -479,7 +477,7 @@ class RedirectResponse(Response):
         self,
         url: str | URL,
         status_code: int = 307,
-        headers: Mapping[str, str] | None = None,
+        headers: _HeaderMap | None = None,
         background: BackgroundTask | None = None,
     ) -> None:
         super().__init__(content=b"", status_code=status_code, headers=headers, background=background)
@@ -557,25 +555,20 @@ class StreamingResponse(Response):
         self,
         content: ContentStream,
         status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
+        headers: _HeaderMap | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
     ) -> None:
-        if isinstance(content, AsyncIterable):
-            self.body_iterator = content
-        else:
-            self.body_iterator = _iterate_sync(content)
         self.status_code = status_code
-        self.media_type = self.media_type if media_type is None else media_type
         self.background = background
+        self.media_type = media_type if media_type is not None else self.media_type
         self.init_headers(headers)
+        # A plain iterable is pulled in a worker thread, one item at a time.
+        self.body_iterator = content if isinstance(content, AsyncIterable) else _iterate_sync(content)
 
     async def listen_for_disconnect(self, receive: Receive) -> None:
         """Return when the client disconnects (``http.disconnect``)."""
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
+        while (message := await receive())["type"] != "http.disconnect":
             # A receive() that answers at once forever (a test harness, not a server) must not
             # starve the sending task. Only after the request body is complete: yielding between
             # body parts would let a cancellation leave the client's body iterator half-consumed.
@@ -630,8 +623,9 @@ class StreamingResponse(Response):
                 # lyre: an abandoned iterator is closed now (its ``finally`` runs promptly), not
                 # whenever the garbage collector gets to it.
                 await _aclose_quietly(self.body_iterator)
-        if self.background is not None:
-            await self.background()
+        task = self.background
+        if task is not None:
+            await task()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -639,18 +633,18 @@ class StreamingResponse(Response):
 # ---------------------------------------------------------------------------------------------
 
 
-class MalformedRangeHeader(Exception):
-    """An unusable ``Range`` header (answered with ``400`` and ``content``)."""
-
-    def __init__(self, content: str = "Malformed range header.") -> None:
-        self.content = content
-
-
 class RangeNotSatisfiable(Exception):
     """A range outside the file (answered with ``416``, ``content-range: bytes */max_size``)."""
 
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
+
+
+class MalformedRangeHeader(Exception):
+    """An unusable ``Range`` header (answered with ``400`` and ``content``)."""
+
+    def __init__(self, content: str = "Malformed range header.") -> None:
+        self.content = content
 
 
 @lru_cache(maxsize=1024)
@@ -837,7 +831,7 @@ class FileResponse(Response):
         self,
         path: str | os.PathLike[str],
         status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
+        headers: _HeaderMap | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
         filename: str | None = None,
