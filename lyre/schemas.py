@@ -138,14 +138,13 @@ class SchemaGenerator(BaseSchemaGenerator):
         self.base_schema = base_schema
 
     def get_schema(self, routes: list[BaseRoute]) -> dict[str, Any]:
-        schema = dict(self.base_schema)
-        schema.setdefault("paths", {})
-        with_query = _supports_query(schema.get("openapi"))
+        document = {**self.base_schema}
+        paths = document.setdefault("paths", {})
+        skip_query = not _supports_query(document.get("openapi"))
         for endpoint in self.get_endpoints(routes):
-            if endpoint.http_method == "query" and not with_query:
+            if skip_query and endpoint.http_method == "query":
                 continue
-            parsed = self.parse_docstring(endpoint.func)
-            if not parsed:
-                continue
-            schema["paths"].setdefault(endpoint.path, {})[endpoint.http_method] = parsed
-        return schema
+            operation = self.parse_docstring(endpoint.func)
+            if operation:
+                paths.setdefault(endpoint.path, {})[endpoint.http_method] = operation
+        return document
