@@ -621,14 +621,14 @@ class BaseHTTPMiddleware:
     """Subclass and implement ``dispatch(request, call_next)``, or pass ``dispatch=``."""
 
     def __init__(self, app: ASGIApp, dispatch: DispatchFunction | None = None) -> None:
+        self.dispatch_func = dispatch if dispatch is not None else self.dispatch
         self.app = app
-        self.dispatch_func = self.dispatch if dispatch is None else dispatch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        exchange = _Exchange(self.app, scope, receive, send)
+        app = self.app
+        if scope["type"] != "http":  # lifespan and websocket pass straight through
+            return await app(scope, receive, send)
+        exchange = _Exchange(app, scope, receive, send)
         failure: BaseException | None = None
         try:
             request = Request(scope, receive=exchange.dispatch_receive)

@@ -30,6 +30,13 @@ def _single_host_header(scope: Scope) -> str | None:
     return None if found is None else found.decode("latin-1")
 
 
+def _is_valid_pattern(pattern: str) -> bool:
+    """``*`` may only stand alone or open a ``*.domain`` pattern."""
+    if not pattern.startswith("*"):
+        return "*" not in pattern
+    return pattern == "*" or (pattern.startswith("*.") and "*" not in pattern[1:])
+
+
 class TrustedHostMiddleware:
     """Allow only requests for ``allowed_hosts`` (exact names or ``*.domain`` patterns)."""
 
@@ -39,19 +46,15 @@ class TrustedHostMiddleware:
         allowed_hosts: Sequence[str] | None = None,
         www_redirect: bool = True,
     ) -> None:
-        if allowed_hosts is None:
-            allowed_hosts = ["*"]
-        for pattern in allowed_hosts:
-            assert "*" not in pattern[1:], ENFORCE_DOMAIN_WILDCARD
-            if pattern.startswith("*") and pattern != "*":
-                assert pattern.startswith("*."), ENFORCE_DOMAIN_WILDCARD
-        self.app = app
-        self.allowed_hosts = [pattern.lower() for pattern in allowed_hosts]
-        self.allow_any = "*" in self.allowed_hosts
-        self.www_redirect = www_redirect
+        patterns = ["*"] if allowed_hosts is None else [host.lower() for host in allowed_hosts]
+        for pattern in patterns:
+            assert _is_valid_pattern(pattern), ENFORCE_DOMAIN_WILDCARD
+        self.app, self.www_redirect = app, www_redirect
+        self.allowed_hosts = patterns
+        self.allow_any = "*" in patterns
         # PERF: exact names in a set; wildcard patterns reduced to their ".suffix".
-        self._exact = frozenset(p for p in self.allowed_hosts if not p.startswith("*"))
-        self._suffixes = tuple(p[1:] for p in self.allowed_hosts if p.startswith("*."))
+        self._exact = frozenset(p for p in patterns if p[:1] != "*")
+        self._suffixes = tuple(p[1:] for p in patterns if p[:2] == "*.")
 
     def _is_allowed(self, host: str) -> bool:
         return host in self._exact or (bool(self._suffixes) and host.endswith(self._suffixes))
