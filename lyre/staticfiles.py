@@ -36,6 +36,8 @@ from lyre.websockets import WebSocketClose as WebSocketClose
 __all__ = ["NotModifiedResponse", "PathLike", "StaticFiles"]
 
 PathLike = Union[str, "os.PathLike[str]"]
+# ``packages=`` entries: ``"name"`` (its ``statics`` folder) or ``("name", "folder")``.
+_Packages = list[str | tuple[str, str]]
 
 _IS_WINDOWS = os.name == "nt"
 _ENCODING_SUFFIXES = {"br": ".br", "gzip": ".gz"}
@@ -114,6 +116,17 @@ class _Found:
         self.preloaded: tuple[os.stat_result, bytes] | None = None
 
 
+def _package_statics(entry: str | tuple[str, str]) -> str:
+    """The statics folder of one ``packages=`` entry, next to the package's ``__init__``."""
+    name, folder = entry if isinstance(entry, tuple) else (entry, "statics")
+    spec = importlib.util.find_spec(name)
+    origin = None if spec is None else spec.origin
+    assert origin is not None, f"Package {name!r} could not be found."
+    found = os.path.normpath(os.path.join(origin, "..", folder))
+    assert os.path.isdir(found), f"Directory '{folder!r}' in package {name!r} could not be found."
+    return found
+
+
 class StaticFiles:
     """Serve files from ``directory`` and/or ``packages`` (see the module docstring for lyre extras)."""
 
@@ -121,7 +134,7 @@ class StaticFiles:
         self,
         *,
         directory: PathLike | None = None,
-        packages: list[str | tuple[str, str]] | None = None,
+        packages: _Packages | None = None,
         html: bool = False,
         check_dir: bool = True,
         follow_symlink: bool = False,
@@ -130,11 +143,11 @@ class StaticFiles:
     ) -> None:
         self.directory = directory
         self.packages = packages
-        self.all_directories = self.get_directories(directory, packages)
         self.html = html
-        self.config_checked = False
         self.follow_symlink = follow_symlink
         self.precompressed = precompressed
+        self.config_checked = False
+        self.all_directories = self.get_directories(directory, packages)
         if isinstance(cache_control, str) and ("\r" in cache_control or "\n" in cache_control):
             raise ValueError("cache_control must not contain CR or LF")
         self.cache_control = cache_control
@@ -147,37 +160,23 @@ class StaticFiles:
     def get_directories(
         self,
         directory: PathLike | None = None,
-        packages: list[str | tuple[str, str]] | None = None,
+        packages: _Packages | None = None,
     ) -> list[PathLike]:
         """``[directory]`` followed by each package's statics folder, in search order."""
-        directories: list[PathLike] = []
-        if directory is not None:
-            directories.append(directory)
-        for package in packages or []:
-            if isinstance(package, tuple):
-                package, statics_dir = package
-            else:
-                statics_dir = "statics"
-            spec = importlib.util.find_spec(package)
-            assert spec is not None, f"Package {package!r} could not be found."
-            assert spec.origin is not None, f"Package {package!r} could not be found."
-            package_directory = os.path.normpath(os.path.join(spec.origin, "..", statics_dir))
-            assert os.path.isdir(package_directory), (
-                f"Directory '{statics_dir!r}' in package {package!r} could not be found."
-            )
-            directories.append(package_directory)
-        return directories
+        roots: list[PathLike] = [] if directory is None else [directory]
+        roots.extend(_package_statics(entry) for entry in packages or ())
+        return roots
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
+        kind = scope["type"]
+        if kind == "websocket":
             await WebSocketClose()(scope, receive, send)
             return
-        assert scope["type"] == "http"
+        assert kind == "http"
         if not self.config_checked:
             await self.check_config()
             self.config_checked = True
-        path = self.get_path(scope)
-        response = await self.get_response(path, scope)
+        response = await self.get_response(self.get_path(scope), scope)
         await response(scope, receive, send)
 
     def get_path(self, scope: Scope) -> str:
@@ -371,14 +370,15 @@ class StaticFiles:
 
     async def check_config(self) -> None:
         """Verify (once, on the first request) that ``directory`` exists and is a directory."""
-        if self.directory is None:
+        directory = self.directory
+        if directory is None:
             return
         try:
-            stat_result = await anyio.to_thread.run_sync(os.stat, self.directory)
+            mode = (await anyio.to_thread.run_sync(os.stat, directory)).st_mode
         except FileNotFoundError:
-            raise RuntimeError(f"StaticFiles directory '{self.directory}' does not exist.")
-        if not (stat.S_ISDIR(stat_result.st_mode) or stat.S_ISLNK(stat_result.st_mode)):
-            raise RuntimeError(f"StaticFiles path '{self.directory}' is not a directory.")
+            raise RuntimeError(f"StaticFiles directory '{directory}' does not exist.")
+        if not stat.S_ISDIR(mode) and not stat.S_ISLNK(mode):
+            raise RuntimeError(f"StaticFiles path '{directory}' is not a directory.")
 
     def is_not_modified(self, response_headers: Headers, request_headers: Headers) -> bool:
         """``If-None-Match`` (wins when present) or ``If-Modified-Since`` says the client is current."""
