@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 from collections.abc import AsyncIterator, Iterable
@@ -34,6 +35,12 @@ class WebSocketState(enum.Enum):
     RESPONSE = 3
 
 
+_CONNECTING = WebSocketState.CONNECTING
+_CONNECTED = WebSocketState.CONNECTED
+_DISCONNECTED = WebSocketState.DISCONNECTED
+_RESPONSE = WebSocketState.RESPONSE
+
+
 class WebSocketDisconnect(Exception):
     """The peer went away (or, on the client side of ``TestClient``, the server closed)."""
 
@@ -46,15 +53,13 @@ class WebSocketDisconnected(RuntimeError):
     """The application used a socket that is no longer usable (a ``RuntimeError``, as before)."""
 
 
-_CONNECTING = WebSocketState.CONNECTING
-_CONNECTED = WebSocketState.CONNECTED
-_DISCONNECTED = WebSocketState.DISCONNECTED
-_RESPONSE = WebSocketState.RESPONSE
-
-
 def _check_mode(mode: str) -> None:
     if mode not in {"text", "binary"}:
         raise RuntimeError('The "mode" argument should be "text" or "binary".')
+
+
+def _close_message(code: int, reason: str | None) -> Message:
+    return {"type": "websocket.close", "code": code, "reason": reason or ""}
 
 
 class WebSocket(HTTPConnection[StateT]):
@@ -194,35 +199,26 @@ class WebSocket(HTTPConnection[StateT]):
     async def receive_json(self, mode: str = "text") -> Any:
         _check_mode(mode)
         message = await self._receive_data()
-        if mode == "text":
-            text = message["text"]
-        else:
-            text = message["bytes"].decode("utf-8")
-        return json.loads(text)
+        payload = message["text"] if mode == "text" else message["bytes"].decode("utf-8")
+        return json.loads(payload)
 
     async def iter_text(self) -> AsyncIterator[str]:
         """Yield text messages until the client disconnects."""
-        try:
+        with contextlib.suppress(WebSocketDisconnect):
             while True:
                 yield await self.receive_text()
-        except WebSocketDisconnect:
-            pass
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
         """Yield binary messages until the client disconnects."""
-        try:
+        with contextlib.suppress(WebSocketDisconnect):
             while True:
                 yield await self.receive_bytes()
-        except WebSocketDisconnect:
-            pass
 
     async def iter_json(self) -> AsyncIterator[Any]:
         """Yield decoded JSON messages until the client disconnects."""
-        try:
+        with contextlib.suppress(WebSocketDisconnect):
             while True:
                 yield await self.receive_json()
-        except WebSocketDisconnect:
-            pass
 
     async def send_text(self, data: str) -> None:
         await self._send_data({"type": "websocket.send", "text": data})
@@ -239,14 +235,13 @@ class WebSocket(HTTPConnection[StateT]):
             await self._send_data({"type": "websocket.send", "bytes": text.encode("utf-8")})
 
     async def close(self, code: int = 1000, reason: str | None = None) -> None:
-        await self.send({"type": "websocket.close", "code": code, "reason": reason or ""})
+        await self.send(_close_message(code, reason))
 
     async def send_denial_response(self, response: Response) -> None:
         """Reject the handshake with an HTTP ``response`` (needs the server's denial extension)."""
-        if "websocket.http.response" in self.scope.get("extensions", {}):
-            await response(self.scope, self.receive, self.send)
-        else:
+        if "websocket.http.response" not in self.scope.get("extensions", {}):
             raise RuntimeError("The server doesn't support the Websocket Denial Response extension.")
+        await response(self.scope, self.receive, self.send)
 
 
 class WebSocketClose:
@@ -257,4 +252,4 @@ class WebSocketClose:
         self.reason = reason or ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "websocket.close", "code": self.code, "reason": self.reason})
+        await send(_close_message(self.code, self.reason))
