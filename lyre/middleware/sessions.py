@@ -52,11 +52,18 @@ def _b64url_decode(data: bytes) -> bytes:
 # PERF: json.loads() on bytes sniffs the encoding and re-dispatches; the cookie is UTF-8 JSON.
 _JSON_DECODER = json.JSONDecoder()
 
+_TWO_WEEKS = 14 * 24 * 60 * 60  # the default ``max_age``, in seconds
+
 _CLEARED_EXPIRES = "expires=Thu, 01 Jan 1970 00:00:00 GMT; "
 
 
 class Session(dict[str, Any]):
-    """A ``dict`` that remembers whether it was read (``accessed``) or changed (``modified``)."""
+    """A ``dict`` that remembers whether it was read (``accessed``) or changed (``modified``).
+
+    Every mutating ``dict`` method flags the session through ``mark_modified`` (which also counts as
+    an access); the ones that can be no-ops (``pop`` of a missing key, ``setdefault`` of a present
+    one) only flag it when they actually change something.
+    """
 
     accessed: bool = False
     modified: bool = False
@@ -65,44 +72,45 @@ class Session(dict[str, Any]):
         self.accessed = True
 
     def mark_modified(self) -> None:
-        self.accessed = True
-        self.modified = True
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.mark_modified()
-        super().__setitem__(key, value)
-
-    def __delitem__(self, key: str) -> None:
-        self.mark_modified()
-        super().__delitem__(key)
-
-    def clear(self) -> None:
-        self.mark_modified()
-        super().clear()
-
-    def pop(self, key: str, *args: Any) -> Any:
-        if key in self:
-            self.mark_modified()
-        return super().pop(key, *args)
-
-    def popitem(self) -> tuple[str, Any]:
-        item = super().popitem()
-        self.mark_modified()
-        return item
-
-    def setdefault(self, key: str, default: Any = None) -> Any:
-        if key not in self:
-            self.mark_modified()
-        return super().setdefault(key, default)
+        self.modified = self.accessed = True
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         self.mark_modified()
-        super().update(*args, **kwargs)
+        dict.update(self, *args, **kwargs)
 
     def __ior__(self, other: Any, /) -> Session:  # type: ignore[override,misc]
         self.mark_modified()
-        super().update(other)
+        dict.update(self, other)
         return self
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.mark_modified()
+        dict.__setitem__(self, key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.mark_modified()
+        dict.__delitem__(self, key)
+
+    def clear(self) -> None:
+        self.mark_modified()
+        dict.clear(self)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key in self:
+            return dict.__getitem__(self, key)
+        self.mark_modified()
+        return dict.setdefault(self, key, default)
+
+    def pop(self, key: str, *args: Any) -> Any:
+        changes = key in self
+        if changes:
+            self.mark_modified()
+        return dict.pop(self, key, *args)
+
+    def popitem(self) -> tuple[str, Any]:
+        pair = dict.popitem(self)  # raises KeyError (unflagged) when empty
+        self.mark_modified()
+        return pair
 
 
 def _encode_session(session: dict[str, Any]) -> bytes:
@@ -185,27 +193,26 @@ class SessionMiddleware:
         app: ASGIApp,
         secret_key: str | Secret,
         session_cookie: str = "session",
-        max_age: int | None = 14 * 24 * 60 * 60,  # 14 days, in seconds
+        max_age: int | None = _TWO_WEEKS,
         path: str = "/",
         same_site: Literal["lax", "strict", "none"] = "lax",
         https_only: bool = False,
         domain: str | None = None,
         partitioned: bool = False,
     ) -> None:
-        self.app = app
-        self.signer = itsdangerous.TimestampSigner(str(secret_key))
-        self._default_signer = self.signer
-        self._fast_signer = _TimestampSigner(str(secret_key))
-        self.session_cookie = session_cookie
-        self.max_age = max_age
-        self.path = path
-        self.security_flags = "httponly; samesite=" + same_site
-        if https_only:  # Secure flag can be used with HTTPS only
-            self.security_flags += "; secure"
+        secret = str(secret_key)
+        flags = ["httponly", f"samesite={same_site}"]
+        if https_only:  # the browser only sends a Secure cookie back over HTTPS
+            flags.append("secure")
         if domain is not None:
-            self.security_flags += f"; domain={domain}"
+            flags.append(f"domain={domain}")
         if partitioned:
-            self.security_flags += "; partitioned"
+            flags.append("partitioned")
+        self.security_flags = "; ".join(flags)
+        self.app, self.path, self.max_age = app, path, max_age
+        self.session_cookie = session_cookie
+        self.signer = self._default_signer = itsdangerous.TimestampSigner(secret)
+        self._fast_signer = _TimestampSigner(secret)
         # PERF: everything after the value is fixed; build it once.
         max_age_part = "" if max_age is None else f"Max-Age={max_age}; "
         self._cookie_tail = f"; path={path}; {max_age_part}{self.security_flags}"
