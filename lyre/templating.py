@@ -35,6 +35,7 @@ from lyre.requests import Request
 __all__ = ["Jinja2Templates", "pass_context"]
 
 _TEMPLATE_RESPONSE_PARAMS = ("status_code", "headers", "media_type", "background")
+_HeaderMap = Mapping[str, str]
 
 
 class _TemplateResponse(HTMLResponse):
@@ -45,14 +46,13 @@ class _TemplateResponse(HTMLResponse):
         template: Any,
         context: dict[str, Any],
         status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
+        headers: _HeaderMap | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
     ) -> None:
+        super().__init__(template.render(context), status_code, headers, media_type, background)
         self.template = template
         self.context = context
-        content = template.render(context)
-        super().__init__(content, status_code, headers, media_type, background)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         extensions = scope.get("extensions")
@@ -144,7 +144,7 @@ class Jinja2Templates:
         name: str,
         context: dict[str, Any] | None = None,
         status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
+        headers: _HeaderMap | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
     ) -> _TemplateResponse: ...
@@ -155,7 +155,7 @@ class Jinja2Templates:
         name: str,
         context: dict[str, Any],
         status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
+        headers: _HeaderMap | None = None,
         media_type: str | None = None,
         background: BackgroundTask | None = None,
     ) -> _TemplateResponse: ...
