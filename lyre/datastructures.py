@@ -115,31 +115,32 @@ class Secret:
 class CommaSeparatedStrings(Sequence[str]):
     """An immutable list of strings parsed from ``"a, 'b, c', d"`` (shell-style quoting) or copied."""
 
-    __slots__ = ("_items",)
+    __slots__ = ("_parts",)
 
     def __init__(self, value: str | Sequence[str]):
-        if isinstance(value, str):
-            lexer = shlex.shlex(value, posix=True)
-            lexer.whitespace = ","
-            lexer.whitespace_split = True
-            self._items: list[str] = [item.strip() for item in lexer]
-        else:
-            self._items = list(value)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __getitem__(self, index: int | slice) -> Any:
-        return self._items[index]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self._items!r})"
+        self._parts: list[str] = _split_on_commas(value) if isinstance(value, str) else [*value]
 
     def __str__(self) -> str:
-        return ", ".join(map(repr, self._items))
+        return ", ".join([repr(part) for part in self._parts])
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._parts!r})"
+
+    def __getitem__(self, index: int | slice) -> Any:
+        return self._parts[index]
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parts)
+
+
+def _split_on_commas(text: str) -> list[str]:
+    """Comma-separated, shell-quoted items with surrounding blanks trimmed: ``"a, 'b, c'"`` -> 2 items."""
+    tokens = shlex.shlex(text, posix=True)
+    tokens.whitespace, tokens.whitespace_split = ",", True
+    return [token.strip() for token in tokens]
 
 
 class State:
@@ -154,32 +155,31 @@ class State:
     def __setattr__(self, key: Any, value: Any) -> None:
         self._state[key] = value
 
-    def __getattr__(self, key: Any) -> Any:
-        if key == "_state":
-            # Only reachable on a half-built instance (copy/pickle): never recurse.
-            raise AttributeError(key)
-        try:
-            return self._state[key]
-        except KeyError:
-            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{key}'") from None
-
     def __delattr__(self, key: Any) -> None:
         del self._state[key]
+
+    # Item access is attribute access under another spelling.
+    __setitem__ = __setattr__
+    __delitem__ = __delattr__
+
+    def __getattr__(self, key: Any) -> Any:
+        # ``_state`` itself is only missing on a half-built instance (copy/pickle): never recurse.
+        if key != "_state":
+            try:
+                return self._state[key]
+            except KeyError:
+                pass
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{key}'")
+        raise AttributeError(key)
 
     def __getitem__(self, key: str) -> Any:
         return self._state[key]
 
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._state[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._state[key]
+    def __len__(self) -> int:
+        return len(self._state)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._state)
-
-    def __len__(self) -> int:
-        return len(self._state)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -366,33 +366,34 @@ class URL:
         self._components = result
         return result
 
-    @property
-    def scheme(self) -> str:
-        return self.components.scheme
-
-    @property
-    def netloc(self) -> str:
-        return self.components.netloc
+    # The five stored fields are read by position (SplitResult is a plain tuple underneath:
+    # scheme, netloc, path, query, fragment), which skips the namedtuple field descriptor.
 
     @property
     def path(self) -> str:
-        return self.components.path
+        return self.components[2]
 
     @property
     def query(self) -> str:
-        return self.components.query
+        return self.components[3]
+
+    @property
+    def scheme(self) -> str:
+        return self.components[0]
+
+    @property
+    def is_secure(self) -> bool:
+        return self.components[0] in ("https", "wss")
+
+    @property
+    def netloc(self) -> str:
+        return self.components[1]
 
     @property
     def fragment(self) -> str:
-        return self.components.fragment
+        return self.components[4]
 
-    @property
-    def username(self) -> str | None:
-        return self.components.username
-
-    @property
-    def password(self) -> str | None:
-        return self.components.password
+    # The rest are derived from the netloc by SplitResult itself.
 
     @property
     def hostname(self) -> str | None:
@@ -403,8 +404,12 @@ class URL:
         return self.components.port
 
     @property
-    def is_secure(self) -> bool:
-        return self.components.scheme in ("https", "wss")
+    def username(self) -> str | None:
+        return self.components.username
+
+    @property
+    def password(self) -> str | None:
+        return self.components.password
 
     def replace(self, **kwargs: Any) -> URL:
         """A new URL with the given ``SplitResult`` fields and/or ``username``, ``password``,
@@ -548,22 +553,26 @@ class ImmutableMultiDict(Mapping[_KeyType, _CovariantValueType]):
         self._list = pairs
         self._dict = dict(pairs)
 
+    # -- the multi-valued view, over ``_list``
+
+    def multi_items(self) -> list[tuple[_KeyType, _CovariantValueType]]:
+        """A new list of all pairs in order."""
+        return self._list.copy()
+
     def getlist(self, key: Any) -> list[_CovariantValueType]:
         """Every value of ``key`` in order (``[]`` if absent)."""
-        return [v for k, v in self._list if k == key]
+        return [value for name, value in self._list if name == key]
+
+    # -- the plain-mapping view (last value wins), over ``_dict``
+
+    def items(self) -> ItemsView[_KeyType, _CovariantValueType]:
+        return self._dict.items()
 
     def keys(self) -> KeysView[_KeyType]:
         return self._dict.keys()
 
     def values(self) -> ValuesView[_CovariantValueType]:
         return self._dict.values()
-
-    def items(self) -> ItemsView[_KeyType, _CovariantValueType]:
-        return self._dict.items()
-
-    def multi_items(self) -> list[tuple[_KeyType, _CovariantValueType]]:
-        """A new list of all pairs in order."""
-        return list(self._list)
 
     @overload
     def get(self, key: _KeyType) -> _CovariantValueType | None: ...
@@ -720,54 +729,54 @@ class UploadFile:
         filename: str | None = None,
         headers: Headers | None = None,
     ) -> None:
-        self.filename = filename
-        self.file = file
-        self.size = size
-        self.headers = Headers() if headers is None else headers
+        self.file, self.filename, self.size = file, filename, size
+        self.headers = headers if headers is not None else Headers()
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(filename={self.filename!r}, size={self.size!r}, headers={self.headers!r})"
 
     @property
     def content_type(self) -> str | None:
-        value: str | None = self.headers.get("content-type", None)
-        return value
+        return self.headers.get("content-type")
 
     @property
     def _in_memory(self) -> bool:
         # A file object without ``_rolled`` (not spooled) counts as on disk.
         return not getattr(self.file, "_rolled", True)
 
-    def _will_roll(self, size_to_add: int) -> bool:
-        max_size: int = getattr(self.file, "_max_size", 0)
-        return bool(max_size) and self.file.tell() + size_to_add > max_size
-
-    async def write(self, data: bytes) -> None:
-        if self._in_memory and not self._will_roll(len(data)):
-            self.file.write(data)
-        else:
-            await run_in_threadpool(self.file.write, data)
-        if self.size is not None:
-            self.size += len(data)
+    def _fits_in_memory(self, extra: int) -> bool:
+        """Whether writing ``extra`` more bytes leaves a still-spooled file below its roll-over size."""
+        if not self._in_memory:
+            return False
+        limit: int = getattr(self.file, "_max_size", 0)
+        return not limit or self.file.tell() + extra <= limit
 
     async def read(self, size: int = -1) -> bytes:
-        if self._in_memory:
-            return self.file.read(size)
-        return await run_in_threadpool(self.file.read, size)
+        if not self._in_memory:
+            return await run_in_threadpool(self.file.read, size)
+        return self.file.read(size)
+
+    async def write(self, data: bytes) -> None:
+        count = len(data)
+        if not self._fits_in_memory(count):
+            await run_in_threadpool(self.file.write, data)
+        else:
+            self.file.write(data)
+        if self.size is not None:
+            self.size += count
 
     async def seek(self, offset: int) -> None:
-        if self._in_memory:
-            self.file.seek(offset)
-        else:
+        if not self._in_memory:
             await run_in_threadpool(self.file.seek, offset)
+            return
+        self.file.seek(offset)
 
     async def close(self) -> None:
-        if self._in_memory:
-            self.file.close()
-        else:
+        if not self._in_memory:
             await run_in_threadpool(self.file.close)
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(filename={self.filename!r}, size={self.size!r}, headers={self.headers!r})"
-        )
+            return
+        self.file.close()
 
 
 class FormData(ImmutableMultiDict[str, UploadFile | str]):
@@ -946,16 +955,15 @@ class Headers(Mapping[str, str]):
                 return True
         return False
 
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.keys())
-
     def __len__(self) -> int:
         return len(self._list)
 
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.keys())
+
     def __eq__(self, other: Any) -> bool:
-        if not isinstance(other, Headers):
-            return False
-        return sorted(self._list) == sorted(other._list)
+        # Same pairs, in any order.
+        return isinstance(other, Headers) and sorted(self._list) == sorted(other._list)
 
     __hash__ = None  # type: ignore[assignment]
 
