@@ -193,18 +193,18 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
         assert scope["type"] in ("http", "websocket")
         self.scope = scope
 
-    def __getitem__(self, key: str) -> Any:
-        return self.scope[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.scope)
+    # A connection is a read-only Mapping view of its scope, yet compares (and hashes) by identity.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def __len__(self) -> int:
         return len(self.scope)
 
-    # Connections compare by identity, even though they are Mappings.
-    __eq__ = object.__eq__
-    __hash__ = object.__hash__
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.scope)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.scope[key]
 
     @property
     def app(self) -> Any:
@@ -300,13 +300,15 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
 
     @property
     def auth(self) -> Any:
-        assert "auth" in self.scope, "AuthenticationMiddleware must be installed to access request.auth"
-        return self.scope["auth"]
+        scope = self.scope
+        assert "auth" in scope, "AuthenticationMiddleware must be installed to access request.auth"
+        return scope["auth"]
 
     @property
     def user(self) -> Any:
-        assert "user" in self.scope, "AuthenticationMiddleware must be installed to access request.user"
-        return self.scope["user"]
+        scope = self.scope
+        assert "user" in scope, "AuthenticationMiddleware must be installed to access request.user"
+        return scope["user"]
 
     @property
     def state(self) -> StateT:
@@ -507,12 +509,10 @@ class Request(HTTPConnection[StateT]):
         max_part_size: int = 1024 * 1024,
     ) -> AwaitableOrContextManager[FormData]:
         """The parsed form, awaitable or ``async with`` (closing its files on exit); cached."""
-        return AwaitableOrContextManagerWrapper(
-            self._get_form(max_files=max_files, max_fields=max_fields, max_part_size=max_part_size)
-        )
+        return AwaitableOrContextManagerWrapper(self._get_form(max_files, max_fields, max_part_size))
 
     async def _get_form(
-        self, *, max_files: int | float, max_fields: int | float, max_part_size: int
+        self, max_files: int | float, max_fields: int | float, max_part_size: int
     ) -> FormData:
         form = self._form
         if form is not None:
@@ -562,23 +562,28 @@ class Request(HTTPConnection[StateT]):
 
     async def is_disconnected(self) -> bool:
         """Whether the client is gone; polls ``receive`` without waiting (may consume a message)."""
-        if not self._is_disconnected:
-            message: Message = {}
-            with anyio.CancelScope() as cancel_scope:
-                cancel_scope.cancel()
-                message = await self._receive()
-            if message.get("type") == "http.disconnect":
-                self._is_disconnected = True
+        if self._is_disconnected:
+            return True
+        # A scope cancelled up front lets ``receive`` return only a message that is already waiting;
+        # otherwise the await is cancelled at once and ``polled`` keeps its empty default.
+        polled: Message = {}
+        with anyio.CancelScope() as poll:
+            poll.cancel()
+            polled = await self._receive()
+        if polled.get("type") == "http.disconnect":
+            self._is_disconnected = True
         return self._is_disconnected
 
     async def send_push_promise(self, path: str) -> None:
         """HTTP/2 server push of ``path``, when the server offers the extension; otherwise nothing."""
-        if "http.response.push" in self.scope.get("extensions", {}):
-            raw_headers: list[tuple[bytes, bytes]] = []
-            for name in SERVER_PUSH_HEADERS_TO_COPY:
-                for value in self.headers.getlist(name):
-                    raw_headers.append((name.encode("latin-1"), value.encode("latin-1")))
-            await self._send({"type": "http.response.push", "path": path, "headers": raw_headers})
+        if "http.response.push" not in self.scope.get("extensions", {}):
+            return
+        pushed = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name in SERVER_PUSH_HEADERS_TO_COPY
+            for value in self.headers.getlist(name)
+        ]
+        await self._send({"type": "http.response.push", "path": path, "headers": pushed})
 
     async def send_early_hints(self, link: str, /, *additional_links: str) -> None:
         """Send a ``103 Early Hints`` with ``Link`` values, when the server offers the extension."""
