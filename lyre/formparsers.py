@@ -118,13 +118,17 @@ class FormMessage(enum.Enum, metaclass=_FormMessageMeta):
 
 @dataclass
 class MultipartPart:
-    """One part of a multipart body while it is being parsed."""
+    """One part of a multipart body while it is being parsed.
 
-    content_disposition: bytes | None = None
-    field_name: str = ""
-    data: bytearray = field(default_factory=bytearray)
-    file: UploadFile | None = None
-    item_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    The field names, order and defaults are public (positional construction is supported), so each
+    field is documented where it is declared.
+    """
+
+    content_disposition: bytes | None = None  # raw Content-Disposition value, once its header ends
+    field_name: str = ""  # the decoded ``name=`` parameter, set when the headers are complete
+    data: bytearray = field(default_factory=bytearray)  # a text field's bytes (unused for files)
+    file: UploadFile | None = None  # the upload receiving the body, when the part has a filename
+    item_headers: list[tuple[bytes, bytes]] = field(default_factory=list)  # (lowercased name, value)
 
 
 class MultiPartException(Exception):
