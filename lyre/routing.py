@@ -254,7 +254,26 @@ def _is_plain_function(endpoint: Any) -> bool:
 
 
 class BaseRoute:
-    """The interface every route implements; a route alone is also a usable ASGI app."""
+    """The interface every route implements; a route alone is also a usable ASGI app.
+
+    Used standalone, a route that does not match answers as a router would: 404 over HTTP, a
+    close over WebSocket.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        outcome, child_scope = self.matches(scope)
+        if outcome is not Match.NONE:
+            scope.update(child_scope)
+            await self.handle(scope, receive, send)
+        elif scope["type"] == "http":
+            await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await WebSocketClose()(scope, receive, send)
+
+    # The three hooks subclasses provide: serve a matched scope, match one, build a URL.
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError()  # pragma: no cover
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         raise NotImplementedError()  # pragma: no cover
@@ -262,19 +281,14 @@ class BaseRoute:
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
         raise NotImplementedError()  # pragma: no cover
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError()  # pragma: no cover
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match, child_scope = self.matches(scope)
-        if match is Match.NONE:
-            if scope["type"] == "http":
-                await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
-            elif scope["type"] == "websocket":
-                await WebSocketClose()(scope, receive, send)
-            return
-        scope.update(child_scope)
-        await self.handle(scope, receive, send)
+def _init_endpoint_route(route: Route | WebSocketRoute, path: str, endpoint: Any, name: str | None) -> None:
+    """The set-up ``Route`` and ``WebSocketRoute`` share: template, endpoint, name, compiled path."""
+    assert path[:1] == "/", "Routed paths must start with '/'"
+    route.path_regex, route.path_format, route.param_convertors = compile_path(path)
+    route.path = path
+    route.endpoint = endpoint
+    route.name = name if name is not None else get_name(endpoint)
 
 
 class Route(BaseRoute):
@@ -289,22 +303,28 @@ class Route(BaseRoute):
     _inline_call: Callable[[Request], Awaitable[Response]] | None = None
     _allow: str | None = None
 
+    path: str
+    endpoint: Callable[..., Any]
+    name: str
+    path_regex: Pattern[str]
+    path_format: str
+    param_convertors: dict[str, Convertor[Any]]
+
     def __init__(
         self,
         path: str,
         endpoint: Callable[..., Any],
         *,
-        methods: Collection[str] | None = None,
+        methods: Iterable[str] | None = None,
         name: str | None = None,
         include_in_schema: bool = True,
         middleware: Sequence[Middleware] | None = None,
         max_body_size: int | None = None,
     ) -> None:
-        assert path.startswith("/"), "Routed paths must start with '/'"
-        self.path = path
-        self.endpoint = endpoint
-        self.name = get_name(endpoint) if name is None else name
+        _init_endpoint_route(self, path, endpoint, name)
         self.include_in_schema = include_in_schema
+        # PERF: a fully literal path is compared as a string, no regex.
+        self._static_path = None if self.param_convertors else path
 
         if _is_plain_function(endpoint):
             app: ASGIApp = request_response(endpoint)
@@ -327,10 +347,6 @@ class Route(BaseRoute):
             self.methods = set(ordered)
             # Stable Allow header (Starlette's comes from a set and has no defined order).
             self._allow = ", ".join(ordered)
-
-        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
-        # PERF: a fully literal path is compared as a string, no regex.
-        self._static_path = path if not self.param_convertors else None
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -359,25 +375,20 @@ class Route(BaseRoute):
         return URLPath(path=path, protocol="http")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        methods = self.methods
-        if methods and scope["method"] not in methods:
-            allow = self._allow
-            if allow is None:
-                allow = ", ".join(sorted(methods))
-            headers = {"Allow": allow}
-            if "app" in scope:
-                raise HTTPException(status_code=405, headers=headers)
-            await PlainTextResponse("Method Not Allowed", status_code=405, headers=headers)(scope, receive, send)
+        allowed = self.methods
+        if not allowed or scope["method"] in allowed:
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        # Wrong method: 405 with an Allow header (raised inside an application, for its handlers).
+        allow_header = {"Allow": self._allow if self._allow is not None else ", ".join(sorted(allowed))}
+        if "app" in scope:
+            raise HTTPException(status_code=405, headers=allow_header)
+        await PlainTextResponse("Method Not Allowed", status_code=405, headers=allow_header)(scope, receive, send)
 
     def __eq__(self, other: Any) -> bool:
-        return (
-            isinstance(other, Route)
-            and self.path == other.path
-            and self.endpoint == other.endpoint
-            and self.methods == other.methods
-        )
+        if not isinstance(other, Route):
+            return False
+        return (self.path, self.endpoint, self.methods) == (other.path, other.endpoint, other.methods)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -389,6 +400,13 @@ class Route(BaseRoute):
 class WebSocketRoute(BaseRoute):
     """A WebSocket route: a path template and a session function or ASGI endpoint."""
 
+    path: str
+    endpoint: Callable[..., Any]
+    name: str
+    path_regex: Pattern[str]
+    path_format: str
+    param_convertors: dict[str, Convertor[Any]]
+
     def __init__(
         self,
         path: str,
@@ -397,13 +415,9 @@ class WebSocketRoute(BaseRoute):
         name: str | None = None,
         middleware: Sequence[Middleware] | None = None,
     ) -> None:
-        assert path.startswith("/"), "Routed paths must start with '/'"
-        self.path = path
-        self.endpoint = endpoint
-        self.name = get_name(endpoint) if name is None else name
+        _init_endpoint_route(self, path, endpoint, name)
         app: ASGIApp = websocket_session(endpoint) if _is_plain_function(endpoint) else endpoint
         self.app = _wrap_app(app, middleware, None)
-        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "websocket":
@@ -447,6 +461,8 @@ def _child_url_path(
 class Mount(BaseRoute):
     """Serves a sub-application (or a list of routes) under a path prefix."""
 
+    _base_app: ASGIApp  # the app or router as given, before ``middleware`` wraps it
+
     def __init__(
         self,
         path: str,
@@ -457,17 +473,20 @@ class Mount(BaseRoute):
         middleware: Sequence[Middleware] | None = None,
         max_body_size: int | None = None,
     ) -> None:
-        assert path == "" or path.startswith("/"), "Routed paths must start with '/'"
-        assert app is not None or routes is not None, "Either 'app=...', or 'routes=' must be specified"
-        self.path = path.rstrip("/")
-        self._base_app: ASGIApp = app if app is not None else Router(routes=routes)
-        self.app = _wrap_app(self._base_app, middleware, max_body_size)
+        assert path[:1] in ("", "/"), "Routed paths must start with '/'"
+        if app is None:
+            assert routes is not None, "Either 'app=...', or 'routes=' must be specified"
+            app = Router(routes=routes)
         self.name = name
-        self.path_regex, self.path_format, self.param_convertors = compile_path(self.path + "/{path:path}")
+        self.path = path.rstrip("/")
+        # The remainder of the path is matched as a ``path`` parameter after the prefix.
+        self.path_regex, self.path_format, self.param_convertors = compile_path(f"{self.path}/{{path:path}}")
+        self._base_app = app
+        self.app = _wrap_app(app, middleware, max_body_size)
 
     @property
     def routes(self) -> list[BaseRoute]:
-        return getattr(self._base_app, "routes", [])
+        return _routes_of(self._base_app)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] not in ("http", "websocket"):
@@ -519,6 +538,11 @@ class Mount(BaseRoute):
         return f"{type(self).__name__}(path={self.path!r}, name={self.name or ''!r}, app={self.app!r})"
 
 
+def _routes_of(app: ASGIApp) -> list[BaseRoute]:
+    """The routes of a router-like app; an opaque ASGI app has none."""
+    return getattr(app, "routes", [])
+
+
 def _first_host_header(scope: Scope) -> str | None:
     for key, value in scope["headers"]:
         if key == b"host":
@@ -530,15 +554,14 @@ class Host(BaseRoute):
     """Routes by the request's Host header (a template such as ``{sub}.example.com``)."""
 
     def __init__(self, host: str, app: ASGIApp, name: str | None = None) -> None:
-        assert not host.startswith("/"), "Host must not start with '/'"
-        self.host = host
-        self.app = app
-        self.name = name
+        assert host[:1] != "/", "Host must not start with '/'"
+        # A template without a leading "/" compiles as a host pattern (case-insensitive, no port).
         self.host_regex, self.host_format, self.param_convertors = compile_path(host)
+        self.host, self.app, self.name = host, app, name
 
     @property
     def routes(self) -> list[BaseRoute]:
-        return getattr(self.app, "routes", [])
+        return _routes_of(self.app)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] not in ("http", "websocket"):
@@ -762,6 +785,13 @@ class _SyncGeneratorLifespan:
             next(self._gen)
 
 
+def _share_lifespan_state(scope: Scope, state: Any) -> None:
+    """Copy what the lifespan yielded into the server's per-application state."""
+    if "state" not in scope:
+        raise RuntimeError('The server does not support "state" in the lifespan scope.')
+    scope["state"].update(state)
+
+
 def _deprecated(message: str, stacklevel: int = 3) -> None:
     warnings.warn(message, StarletteDeprecationWarning, stacklevel=stacklevel)
 
@@ -771,7 +801,7 @@ class Router:
 
     def __init__(
         self,
-        routes: Sequence[BaseRoute] | None = None,
+        routes: Iterable[BaseRoute] | None = None,
         redirect_slashes: bool = True,
         default: ASGIApp | None = None,
         lifespan: Lifespan[Any] | None = None,
@@ -845,31 +875,24 @@ class Router:
         await PlainTextResponse("Not Found", status_code=404)(scope, receive, send)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        for route in self.routes:
-            try:
-                return route.url_path_for(name, **path_params)
-            except NoMatchFound:
-                pass
-        raise NoMatchFound(name, path_params)
+        url = _child_url_path(self.routes, name, path_params)
+        if url is None:
+            raise NoMatchFound(name, path_params)
+        return url
 
     async def lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Run the ASGI lifespan protocol around ``self.lifespan_context``."""
-        started = False
-        app: Any = scope.get("app")
+        phase = "startup"  # which phase a failure is reported against
         await receive()
         try:
-            async with self.lifespan_context(app) as maybe_state:
-                if maybe_state is not None:
-                    if "state" not in scope:
-                        raise RuntimeError('The server does not support "state" in the lifespan scope.')
-                    scope["state"].update(maybe_state)
+            async with self.lifespan_context(scope.get("app")) as initial_state:
+                if initial_state is not None:
+                    _share_lifespan_state(scope, initial_state)
                 await send({"type": "lifespan.startup.complete"})
-                started = True
+                phase = "shutdown"
                 await receive()
         except BaseException:
-            text = traceback.format_exc()
-            kind = "lifespan.shutdown.failed" if started else "lifespan.startup.failed"
-            await send({"type": kind, "message": text})
+            await send({"type": f"lifespan.{phase}.failed", "message": traceback.format_exc()})
             raise
         await send({"type": "lifespan.shutdown.complete"})
 
