@@ -30,12 +30,20 @@ __all__ = ["ALL_METHODS", "SAFELISTED_HEADERS", "CORSMiddleware"]
 ALL_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY")
 SAFELISTED_HEADERS = {"Accept", "Accept-Language", "Content-Language", "Content-Type"}
 
+# Origins, methods or header names as given by the user (any iterable container of strings).
+_Names = Collection[str]
+
 _UNSAFE_ORIGIN = re.compile(r"[\x00-\x1f\x7f]")
 
 _PREFLIGHT_VARY = (
     "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, "
     "Access-Control-Request-Private-Network"
 )
+
+
+def _header_dict(*pairs: tuple[str, str] | None) -> dict[str, str]:
+    """The given ``(name, value)`` pairs, in order, skipping the ``None`` placeholders."""
+    return {pair[0]: pair[1] for pair in pairs if pair is not None}
 
 
 class CORSMiddleware:
@@ -47,59 +55,46 @@ class CORSMiddleware:
     def __init__(
         self,
         app: ASGIApp,
-        allow_origins: Collection[str] = (),
-        allow_methods: Collection[str] = ("GET",),
-        allow_headers: Collection[str] = (),
+        allow_origins: _Names = (),
+        allow_methods: _Names = ("GET",),
+        allow_headers: _Names = (),
         allow_credentials: bool = False,
         allow_origin_regex: str | None = None,
         allow_private_network: bool = False,
-        expose_headers: Collection[str] = (),
+        expose_headers: _Names = (),
         max_age: int = 600,
     ) -> None:
-        if "*" in allow_methods:
-            allow_methods = ALL_METHODS
+        methods = ALL_METHODS if "*" in allow_methods else allow_methods
+        any_origin = "*" in allow_origins
+        any_header = "*" in allow_headers
+        # A preflight names the origin itself unless every origin is allowed without credentials.
+        echo_origin = allow_credentials or not any_origin
+        header_names = sorted(SAFELISTED_HEADERS.union(allow_headers))
 
-        compiled_allow_origin_regex = None
-        if allow_origin_regex is not None:
-            compiled_allow_origin_regex = re.compile(allow_origin_regex)
-
-        allow_all_origins = "*" in allow_origins
-        allow_all_headers = "*" in allow_headers
-        preflight_explicit_allow_origin = not allow_all_origins or allow_credentials
-
-        simple_headers: dict[str, str] = {}
-        if allow_all_origins:
-            simple_headers["Access-Control-Allow-Origin"] = "*"
-        if allow_credentials:
-            simple_headers["Access-Control-Allow-Credentials"] = "true"
-        if expose_headers:
-            simple_headers["Access-Control-Expose-Headers"] = ", ".join(expose_headers)
-
-        allow_headers = sorted(SAFELISTED_HEADERS | set(allow_headers))
-        preflight_headers: dict[str, str] = {"Vary": _PREFLIGHT_VARY}
-        if not preflight_explicit_allow_origin:
-            preflight_headers["Access-Control-Allow-Origin"] = "*"
-        preflight_headers["Access-Control-Allow-Methods"] = ", ".join(allow_methods)
-        preflight_headers["Access-Control-Max-Age"] = str(max_age)
-        if allow_headers and not allow_all_headers:
-            preflight_headers["Access-Control-Allow-Headers"] = ", ".join(allow_headers)
-        if allow_credentials:
-            preflight_headers["Access-Control-Allow-Credentials"] = "true"
+        simple_headers = _header_dict(
+            ("Access-Control-Allow-Origin", "*") if any_origin else None,
+            ("Access-Control-Allow-Credentials", "true") if allow_credentials else None,
+            ("Access-Control-Expose-Headers", ", ".join(expose_headers)) if expose_headers else None,
+        )
+        preflight_headers = _header_dict(
+            ("Vary", _PREFLIGHT_VARY),
+            None if echo_origin else ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Methods", ", ".join(methods)),
+            ("Access-Control-Max-Age", str(max_age)),
+            ("Access-Control-Allow-Headers", ", ".join(header_names)) if header_names and not any_header else None,
+            ("Access-Control-Allow-Credentials", "true") if allow_credentials else None,
+        )
 
         self.app = app
-        self.allow_origins = allow_origins
-        self.allow_methods = allow_methods
-        self.allow_headers = [h.lower() for h in allow_headers]
-        self.allow_all_origins = allow_all_origins
-        self.allow_all_headers = allow_all_headers
-        self.preflight_explicit_allow_origin = preflight_explicit_allow_origin
-        self.allow_origin_regex = compiled_allow_origin_regex
-        self.allow_private_network = allow_private_network
-        self.allow_credentials = allow_credentials
-        self.simple_headers = simple_headers
-        self.preflight_headers = preflight_headers
+        self.simple_headers, self.preflight_headers = simple_headers, preflight_headers
+        self.allow_origins, self.allow_all_origins = allow_origins, any_origin
+        self.allow_origin_regex = None if allow_origin_regex is None else re.compile(allow_origin_regex)
+        self.preflight_explicit_allow_origin = echo_origin
+        self.allow_methods = methods
+        self.allow_headers, self.allow_all_headers = [name.lower() for name in header_names], any_header
+        self.allow_credentials, self.allow_private_network = allow_credentials, allow_private_network
         # lyre: "*" + credentials only echoes explicitly trusted origins (see the module docstring).
-        self._guard_wildcard = allow_all_origins and allow_credentials
+        self._guard_wildcard = any_origin and allow_credentials
         self._explicit_origins = frozenset(o for o in allow_origins if o != "*")
         # Headers for an untrusted origin under the wildcard guard: "*" and no credentials.
         self._wildcard_simple_headers = {
@@ -155,25 +150,22 @@ class CORSMiddleware:
         headers = dict(self._wildcard_preflight_headers if wildcard_only else self.preflight_headers)
         failures: list[str] = []
 
-        if self.is_allowed_origin(origin=requested_origin):
-            if wildcard_only:
-                headers["Access-Control-Allow-Origin"] = "*"
-            elif self.preflight_explicit_allow_origin:
-                # The origin value is echoed because credentials or a specific list are in use.
-                headers["Access-Control-Allow-Origin"] = requested_origin
-        else:
+        if not self.is_allowed_origin(origin=requested_origin):
             failures.append("origin")
+        elif wildcard_only:
+            headers["Access-Control-Allow-Origin"] = "*"
+        elif self.preflight_explicit_allow_origin:
+            # Credentials or an explicit origin list: name the origin itself.
+            headers["Access-Control-Allow-Origin"] = requested_origin
 
         if requested_method not in self.allow_methods:
             failures.append("method")
 
-        if self.allow_all_headers and requested_headers is not None:
-            headers["Access-Control-Allow-Headers"] = requested_headers
-        elif requested_headers is not None:
-            for header in requested_headers.split(","):
-                if header.strip().lower() not in self.allow_headers:
-                    failures.append("headers")
-                    break
+        if requested_headers is not None:
+            if self.allow_all_headers:
+                headers["Access-Control-Allow-Headers"] = requested_headers
+            elif any(name.strip().lower() not in self.allow_headers for name in requested_headers.split(",")):
+                failures.append("headers")
 
         if requested_private_network is not None:
             if self.allow_private_network:
