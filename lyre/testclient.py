@@ -121,6 +121,12 @@ class _AppFinished:
 
 _APP_FINISHED = _AppFinished()
 _SETTLE_CHECKPOINTS = 50
+# Defaults for the upgrade request of ``websocket_connect`` (caller-given headers win).
+_WS_HANDSHAKE_HEADERS = (
+    ("connection", "upgrade"),
+    ("sec-websocket-key", "testserver=="),
+    ("sec-websocket-version", "13"),
+)
 
 
 class WebSocketTestSession:
@@ -271,11 +277,9 @@ class WebSocketTestSession:
         self.send({"type": "websocket.receive", "bytes": data})
 
     def send_json(self, data: Any, mode: Literal["text", "binary"] = "text") -> None:
-        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-        if mode == "text":
-            self.send({"type": "websocket.receive", "text": text})
-        else:
-            self.send({"type": "websocket.receive", "bytes": text.encode("utf-8")})
+        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        frame = {"text": encoded} if mode == "text" else {"bytes": encoded.encode("utf-8")}
+        self.send({"type": "websocket.receive", **frame})
 
     def close(self, code: int = 1000, reason: str | None = None) -> None:
         self.send({"type": "websocket.disconnect", "code": code, "reason": reason})
@@ -508,20 +512,19 @@ class _TestClientTransport(httpx.BaseTransport):
         self,
         app: ASGI3App,
         portal_factory: _PortalFactoryType,
-        raise_server_exceptions: bool = True,
-        root_path: str = "",
         *,
-        client: tuple[str, int],
         app_state: dict[str, Any],
         open_exchanges: set[_HTTPExchange],
+        client: tuple[str, int],
+        root_path: str = "",
+        raise_server_exceptions: bool = True,
     ) -> None:
-        self.app = app
+        # What every request's scope is built from; the state dict and the open-exchange registry
+        # are shared with the owning TestClient.
+        self.app, self.portal_factory = app, portal_factory
+        self.app_state, self.open_exchanges = app_state, open_exchanges
+        self.client, self.root_path = client, root_path
         self.raise_server_exceptions = raise_server_exceptions
-        self.root_path = root_path
-        self.portal_factory = portal_factory
-        self.app_state = app_state
-        self.client = client
-        self.open_exchanges = open_exchanges
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -648,22 +651,19 @@ class TestClient(httpx.Client):
         self._open_exchanges: set[_HTTPExchange] = set()
         transport = _TestClientTransport(
             self.app,
-            portal_factory=self._portal_factory,
-            raise_server_exceptions=raise_server_exceptions,
-            root_path=root_path,
+            self._portal_factory,
             app_state=self.app_state,
-            client=client,
             open_exchanges=self._open_exchanges,
+            client=client,
+            root_path=root_path,
+            raise_server_exceptions=raise_server_exceptions,
         )
-        headers = {} if headers is None else dict(headers)
-        headers.setdefault("user-agent", "testclient")
+        default_headers = dict(headers or {})
+        default_headers.setdefault("user-agent", "testclient")
         super().__init__(
-            base_url=base_url,
-            headers=headers,
+            base_url=base_url, headers=default_headers, cookies=cookies, follow_redirects=follow_redirects,
             transport=transport,
-            follow_redirects=follow_redirects,
-            cookies=cookies,
-        )
+        )  # fmt: skip
 
     @contextlib.contextmanager
     def _portal_factory(self) -> Generator[BlockingPortal, None, None]:
@@ -698,46 +698,31 @@ class TestClient(httpx.Client):
                 stacklevel=2,
             )
         return super().request(
-            method,
-            url,
-            content=content,
-            data=data,
-            files=files,
-            json=json,
-            params=params,
-            headers=headers,
-            cookies=cookies,
-            auth=auth,
-            follow_redirects=follow_redirects,
-            timeout=timeout,
-            extensions=extensions,
-        )
+            method, url, content=content, data=data, files=files, json=json, params=params, headers=headers,
+            cookies=cookies, auth=auth, follow_redirects=follow_redirects, timeout=timeout, extensions=extensions,
+        )  # fmt: skip
 
     def websocket_connect(
         self, url: str, subprotocols: Sequence[str] | None = None, **kwargs: Any
     ) -> WebSocketTestSession:
         """Open a WebSocket to the app; enter the returned session to run the handshake."""
-        url = urljoin("ws://testserver", url)
         headers = httpx.Headers(kwargs.get("headers"))
-        headers.setdefault("connection", "upgrade")
-        headers.setdefault("sec-websocket-key", "testserver==")
-        headers.setdefault("sec-websocket-version", "13")
+        for name, value in _WS_HANDSHAKE_HEADERS:
+            headers.setdefault(name, value)
         if subprotocols is not None:
             headers.setdefault("sec-websocket-protocol", ", ".join(subprotocols))
         kwargs["headers"] = headers
         try:
-            httpx.Client.request(self, "GET", url, **kwargs)
+            httpx.Client.request(self, "GET", urljoin("ws://testserver", url), **kwargs)
         except _Upgrade as exc:
             return exc.session
         raise RuntimeError("Expected WebSocket upgrade")  # pragma: no cover
 
     def __enter__(self) -> Self:
         with contextlib.ExitStack() as stack:
-            self.portal = portal = stack.enter_context(anyio.from_thread.start_blocking_portal(**self.async_backend))
-
-            @stack.callback
-            def reset_portal() -> None:
-                self.portal = None
+            portal = stack.enter_context(anyio.from_thread.start_blocking_portal(**self.async_backend))
+            self.portal = portal
+            stack.callback(setattr, self, "portal", None)  # runs just before the portal itself stops
 
             to_app_send, to_app_receive = anyio.create_memory_object_stream[Message](math.inf)
             from_app_send, from_app_receive = anyio.create_memory_object_stream[Message | None](math.inf)
