@@ -48,6 +48,12 @@ DEFAULT_EXCLUDED_CONTENT_TYPES = (
     "video/*",
 )
 
+# Bodies at least this large are compressed in a worker thread instead of the event loop.
+_THREAD_MINIMUM_SIZE = 128 * 1024
+
+# zlib window bits asking for the gzip container (header and CRC trailer) around the deflate data.
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+
 _THREAD_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("lyre_gzip_thread_limiter")
 
 
@@ -98,7 +104,7 @@ class GZipMiddleware:
         app: ASGIApp,
         minimum_size: int = 500,
         compresslevel: int = 9,
-        thread_minimum_size: int = 128 * 1024,
+        thread_minimum_size: int = _THREAD_MINIMUM_SIZE,
         *,
         exclude_content_types: tuple[str, ...] = DEFAULT_EXCLUDED_CONTENT_TYPES,
     ) -> None:
@@ -116,20 +122,19 @@ class GZipMiddleware:
         for name, value in scope.get("headers", ()):
             if name == b"accept-encoding":
                 accept = value if accept is None else accept + b"," + value
-        responder: IdentityResponder
-        if accept is not None and _accepts_gzip(accept.decode("latin-1")):
-            responder = GZipResponder(
-                self.app,
-                self.minimum_size,
-                compresslevel=self.compresslevel,
-                thread_minimum_size=self.thread_minimum_size,
-                exclude_content_types=self.exclude_content_types,
-            )
-        else:
-            responder = IdentityResponder(
-                self.app, self.minimum_size, exclude_content_types=self.exclude_content_types
-            )
-        await responder(scope, receive, send)
+        excluded = self.exclude_content_types
+        if accept is None or not _accepts_gzip(accept.decode("latin-1")):
+            # Still routed through a responder: it adds nothing but keeps the rules in one place.
+            plain = IdentityResponder(self.app, self.minimum_size, exclude_content_types=excluded)
+            return await plain(scope, receive, send)
+        gzipped = GZipResponder(
+            self.app,
+            self.minimum_size,
+            compresslevel=self.compresslevel,
+            thread_minimum_size=self.thread_minimum_size,
+            exclude_content_types=excluded,
+        )
+        await gzipped(scope, receive, send)
 
 
 class IdentityResponder:
@@ -144,17 +149,15 @@ class IdentityResponder:
         *,
         exclude_content_types: tuple[str, ...] = DEFAULT_EXCLUDED_CONTENT_TYPES,
     ) -> None:
-        self.app = app
-        self.minimum_size = minimum_size
-        self.send: Send = unattached_send
+        wanted = {_normalise_content_type(t) for t in exclude_content_types}
+        self._excluded_major = frozenset(t[:-1] for t in wanted if t.endswith("/*"))
+        self._excluded_exact = frozenset(wanted).difference(t + "*" for t in self._excluded_major)
+        self.app, self.minimum_size = app, minimum_size
+        # Per-response state, filled in by the ``http.response.start`` message.
         self.initial_message: Message = {}
-        self.started = False
-        self.content_encoding_set = False
-        self.content_type_is_excluded = False
-        self.trailers = False
-        normalised = {_normalise_content_type(t) for t in exclude_content_types}
-        self._excluded_exact = frozenset(t for t in normalised if not t.endswith("/*"))
-        self._excluded_major = frozenset(t[:-1] for t in normalised if t.endswith("/*"))
+        self.started = self.trailers = False
+        self.content_encoding_set = self.content_type_is_excluded = False
+        self.send: Send = unattached_send
 
     def _is_excluded(self, content_type: str | None) -> bool:
         if not content_type:
@@ -169,25 +172,27 @@ class IdentityResponder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
-        await self.app(scope, receive, self.send_with_compression)
+        return await self.app(scope, receive, self.send_with_compression)
 
     async def send_with_compression(self, message: Message) -> None:
-        message_type = message["type"]
-        if message_type == "http.response.start":
+        kind = message["type"]
+        if kind == "http.response.start":
+            # Held back until the first body chunk decides on the encoding, unless the response is
+            # already encoded, of an excluded type or a partial (206) answer: then it goes untouched.
             raw = message.get("headers")
             headers = Headers(raw=raw if type(raw) is list else list(raw or ()))
             self.initial_message = message
             self.trailers = bool(message.get("trailers", False))
-            self.content_encoding_set = "content-encoding" in headers
-            self.content_type_is_excluded = self._is_excluded(headers.get("content-type"))
-            if self.content_encoding_set or self.content_type_is_excluded or message.get("status") == 206:
-                # Passed through untouched, and at once.
+            already_encoded = "content-encoding" in headers
+            self.content_type_is_excluded = excluded = self._is_excluded(headers.get("content-type"))
+            untouched = already_encoded or excluded or message.get("status") == 206
+            self.content_encoding_set = untouched
+            if untouched:
                 self.started = True
-                self.content_encoding_set = True
                 await self.send(message)
             return
 
-        if message_type == "http.response.body":
+        if kind == "http.response.body":
             if self.content_encoding_set:
                 await self.send(message)
                 return
@@ -228,7 +233,7 @@ class IdentityResponder:
             await self.send(message)
             return
 
-        if message_type == "http.response.pathsend" and not self.started:
+        if kind == "http.response.pathsend" and not self.started:
             # A file sent by the server is never compressed.
             self.started = True
             self.content_encoding_set = True
@@ -251,20 +256,20 @@ class GZipResponder(IdentityResponder):
         minimum_size: int,
         compresslevel: int = 9,
         *,
-        thread_minimum_size: int = 128 * 1024,
+        thread_minimum_size: int = _THREAD_MINIMUM_SIZE,
         exclude_content_types: tuple[str, ...] = DEFAULT_EXCLUDED_CONTENT_TYPES,
     ) -> None:
-        super().__init__(app, minimum_size, exclude_content_types=exclude_content_types)
-        self.compresslevel = compresslevel
-        self.thread_minimum_size = thread_minimum_size
         self._compressor: zlib._Compress | None = None
+        self.compresslevel, self.thread_minimum_size = compresslevel, thread_minimum_size
+        super().__init__(app, minimum_size, exclude_content_types=exclude_content_types)
 
     @property
     def compressor(self) -> zlib._Compress:
         """The response's zlib stream (gzip container), created on first use."""
-        if self._compressor is None:
-            self._compressor = zlib.compressobj(self.compresslevel, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-        return self._compressor
+        stream = self._compressor
+        if stream is None:
+            stream = self._compressor = zlib.compressobj(self.compresslevel, zlib.DEFLATED, _GZIP_WBITS)
+        return stream
 
     def _compress(self, body: bytes, more_body: bool) -> bytes:
         compressor = self.compressor
