@@ -78,6 +78,10 @@ def build_environ(scope: Scope, body: bytes) -> dict[str, Any]:
     return environ
 
 
+# What travels from the WSGI thread to the event loop: ASGI response messages.
+_Message = MutableMapping[str, Any]
+
+
 class WSGIMiddleware:
     """An ASGI app serving ``http`` requests with a WSGI callable."""
 
@@ -86,23 +90,22 @@ class WSGIMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
-        responder = WSGIResponder(self.app, scope)
-        await responder(receive, send)
+        await WSGIResponder(self.app, scope)(receive, send)
 
 
 class WSGIResponder:
     """One request: read the body, run the WSGI app in a thread, stream its output."""
 
-    stream_send: MemoryObjectSendStream[MutableMapping[str, Any]]
-    stream_receive: MemoryObjectReceiveStream[MutableMapping[str, Any]]
+    stream_send: MemoryObjectSendStream[_Message]
+    stream_receive: MemoryObjectReceiveStream[_Message]
 
     def __init__(self, app: Callable[..., Any], scope: Scope) -> None:
-        self.app = app
-        self.scope = scope
-        self.status: str | None = None
-        self.response_headers: list[tuple[str, str]] | None = None
+        self.app, self.scope = app, scope
+        # No buffer: the WSGI thread blocks until the event loop has taken each message (back-pressure).
         self.stream_send, self.stream_receive = anyio.create_memory_object_stream(0)
         self.response_started = False
+        self.status: str | None = None
+        self.response_headers: list[tuple[str, str]] | None = None
         self.exc_info: Any = None
 
     async def __call__(self, receive: Receive, send: Send) -> None:
@@ -118,35 +121,35 @@ class WSGIResponder:
 
         async with create_collapsing_task_group() as task_group:
             task_group.start_soon(self.sender, send)
+            # Closing the send side when the WSGI app is done ends ``sender``'s loop.
             async with self.stream_send:
                 await anyio.to_thread.run_sync(self.wsgi, environ, self.start_response)
-        if self.exc_info is not None:
-            raise self.exc_info[0].with_traceback(self.exc_info[1], self.exc_info[2])
+        if self.exc_info is None:
+            return
+        # Re-raised as Starlette does it: ``BaseException.with_traceback`` through the class.
+        exc_type, exc_value, traceback = self.exc_info
+        raise exc_type.with_traceback(exc_value, traceback)
 
     async def sender(self, send: Send) -> None:
-        async with self.stream_receive:
-            async for message in self.stream_receive:
+        async with self.stream_receive as messages:
+            async for message in messages:
                 await send(message)
 
-    def start_response(
-        self,
-        status: str,
-        response_headers: list[tuple[str, str]],
-        exc_info: Any = None,
-    ) -> None:
+    def start_response(self, status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         self.exc_info = exc_info
-        if not self.response_started:
-            self.response_started = True
-            status_code_string, _ = status.split(" ", 1)
-            status_code = int(status_code_string)
-            headers = [
+        if self.response_started:
+            return
+        self.response_started = True
+        code, _reason = status.split(" ", 1)
+        start = {
+            "type": "http.response.start",
+            "status": int(code),
+            "headers": [
                 (name.strip().encode("latin1").lower(), value.strip().encode("latin1"))
                 for name, value in response_headers
-            ]
-            anyio.from_thread.run(
-                self.stream_send.send,
-                {"type": "http.response.start", "status": status_code, "headers": headers},
-            )
+            ],
+        }
+        anyio.from_thread.run(self.stream_send.send, start)
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> None:
         iterable = self.app(environ, start_response)
