@@ -1,67 +1,14 @@
 """FastAPI on lyre: our own FastAPI application (compat/cases/test_fastapi_user_app.py) through the alias.
 
-The cases run in a child pytest started with ``-p lyre_compat_plugin``: the ``starlette`` -> ``lyre``
-alias must be on before FastAPI is imported, and must not leak into this process (other test modules
-expect a clean ``sys.modules``). The child runs once per session; each case is reported here as its
-own test, failing with the child's failure text.
+The cases run in a child pytest with the alias plugin (see ``_aliased_child``).
 """
 
 from __future__ import annotations
 
-import ast
-import os
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
-from pathlib import Path
-
 import pytest
+from _aliased_child import CASES_DIR, case_names, check_case, run_child
 
-ROOT = Path(__file__).resolve().parent.parent
-CASES = ROOT / "compat" / "cases" / "test_fastapi_user_app.py"
-
-
-def case_names(path: Path) -> list[str]:
-    tree = ast.parse(path.read_text())
-    return [
-        node.name for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
-    ]
-
-
-def run_child(path: Path, junit: Path) -> tuple[dict[str, str | None], str]:
-    """Run the cases file in a child pytest with the alias plugin; map test name -> failure text or None."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "compat"), env.get("PYTHONPATH")]))
-    env.pop("LYRE_COMPAT_ALIAS", None)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(path),
-            "-p",
-            "lyre_compat_plugin",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--tb=short",
-            f"--junitxml={junit}",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    output = proc.stdout[-6000:] + proc.stderr[-3000:]
-    results: dict[str, str | None] = {}
-    if junit.exists():
-        for case in ET.parse(junit).getroot().iter("testcase"):
-            problem = next((c for c in case if c.tag in ("failure", "error", "skipped")), None)
-            results[case.get("name", "")] = (
-                None if problem is None else (problem.text or problem.get("message") or "?")
-            )
-    return results, output
+CASES = CASES_DIR / "test_fastapi_user_app.py"
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +18,7 @@ def child_results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, s
 
 @pytest.mark.parametrize("name", case_names(CASES))
 def test_fastapi_user_app(name: str, child_results: tuple[dict[str, str | None], str]) -> None:
-    results, output = child_results
-    runs = {key: value for key, value in results.items() if key == name or key.startswith(name + "[")}
-    if not runs:
-        pytest.fail(f"{name} did not run in the child pytest:\n{output}")
-    failures = [f"{key}:\n{value}" for key, value in runs.items() if value is not None]
-    if failures:
-        pytest.fail(f"{name} failed under the alias:\n" + "\n".join(failures), pytrace=False)
+    check_case(name, child_results)
 
 
 def test_fastapi_cases_file_is_not_empty() -> None:
