@@ -458,7 +458,23 @@ def _child_url_path(
     return None
 
 
-class Mount(BaseRoute):
+class _PrefixedRoute(BaseRoute):
+    """What ``Mount`` and ``Host`` share: they hand matched requests to ``self.app`` and resolve
+    ``"<name>:<child>"`` reverse lookups through the routes of the app they wrap."""
+
+    app: ASGIApp
+    name: str | None
+
+    def _child_name(self, name: str) -> str:
+        return name if self.name is None else name[len(self.name) + 1 :]
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Mount(_PrefixedRoute):
     """Serves a sub-application (or a list of routes) under a path prefix."""
 
     _base_app: ASGIApp  # the app or router as given, before ``middleware`` wraps it
@@ -515,7 +531,7 @@ class Mount(BaseRoute):
             if not remaining:
                 return URLPath(path=path)
         elif self.name is None or name.startswith(self.name + ":"):
-            child_name = name if self.name is None else name[len(self.name) + 1 :]
+            child_name = self._child_name(name)
             given_path = path_params.get("path")
             path_params["path"] = ""
             prefix, remaining = replace_params(self.path_format, self.param_convertors, path_params)
@@ -526,13 +542,8 @@ class Mount(BaseRoute):
                 return URLPath(path=prefix.rstrip("/") + str(url), protocol=url.protocol)  # type: ignore[arg-type]
         raise NoMatchFound(name, path_params)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, Mount) and self.path == other.path and self.app == other.app
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={self.path!r}, name={self.name or ''!r}, app={self.app!r})"
@@ -550,7 +561,7 @@ def _first_host_header(scope: Scope) -> str | None:
     return None
 
 
-class Host(BaseRoute):
+class Host(_PrefixedRoute):
     """Routes by the request's Host header (a template such as ``{sub}.example.com``)."""
 
     def __init__(self, host: str, app: ASGIApp, name: str | None = None) -> None:
@@ -582,20 +593,15 @@ class Host(BaseRoute):
             if not remaining:
                 return URLPath(path=path, host=host)
         elif self.name is None or name.startswith(self.name + ":"):
-            child_name = name if self.name is None else name[len(self.name) + 1 :]
+            child_name = self._child_name(name)
             host, remaining = replace_params(self.host_format, self.param_convertors, path_params)
             url = _child_url_path(self.routes, child_name, remaining)
             if url is not None:
                 return URLPath(path=str(url), protocol=url.protocol, host=host)  # type: ignore[arg-type]
         raise NoMatchFound(name, path_params)
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
     def __eq__(self, other: Any) -> bool:
         return isinstance(other, Host) and self.host == other.host and self.app == other.app
-
-    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(host={self.host!r}, name={self.name or ''!r}, app={self.app!r})"
