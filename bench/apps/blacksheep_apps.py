@@ -22,6 +22,7 @@ from bench.apps.common import (
     PassThroughA,
     PassThroughB,
     ScopeTagger,
+    scenario_table,
 )
 
 
@@ -172,19 +173,5 @@ def static() -> Application:
     return app
 
 
-SCENARIOS = {
-    "plaintext": plaintext,
-    "json": json_,
-    "path": path,
-    "query": query,
-    "routes50": lambda: routes(50),
-    "form": form,
-    "multipart": multipart,
-    "cookies": cookies,
-    "session": session,
-    "middleware": middleware,
-    "template": template,
-    "notfound": notfound,
-    "static": static,
-}
+SCENARIOS = scenario_table(globals())
 make_routes = routes

@@ -72,3 +72,23 @@ class ScopeTagger:
             scope.setdefault("state", {})
             scope["bench.tag"] = "t"
         await self.app(scope, receive, send)
+
+
+# The twelve scenarios plus the static extra, in table order; each framework module defines one
+# factory per name (``json_`` for json, to keep the stdlib name free) and ``routes(n)``.
+SCENARIO_FACTORIES = (
+    "plaintext", "json_", "path", "query", "form", "multipart", "cookies",
+    "session", "middleware", "template", "notfound", "static",
+)
+
+
+def scenario_table(namespace: dict[str, Any]) -> dict[str, Any]:
+    """``SCENARIOS`` for a framework module: the factories it defines, plus ``routes50``."""
+    table: dict[str, Any] = {}
+    for factory in SCENARIO_FACTORIES:
+        if factory in namespace:
+            table[factory.rstrip("_")] = namespace[factory]
+        if factory == "query":
+            routes = namespace["routes"]
+            table["routes50"] = lambda: routes(50)
+    return table

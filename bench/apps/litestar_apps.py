@@ -27,6 +27,7 @@ from bench.apps.common import (
     PassThroughA,
     PassThroughB,
     ScopeTagger,
+    scenario_table,
 )
 
 TenFields = make_dataclass("TenFields", [(f"f{i}", str) for i in range(10)])
@@ -164,19 +165,5 @@ def static() -> Litestar:
     return Litestar(route_handlers=[create_static_files_router(path="/static", directories=[STATIC_DIR])])
 
 
-SCENARIOS = {
-    "plaintext": plaintext,
-    "json": json_,
-    "path": path,
-    "query": query,
-    "routes50": lambda: routes(50),
-    "form": form,
-    "multipart": multipart,
-    "cookies": cookies,
-    "session": session,
-    "middleware": middleware,
-    "template": template,
-    "notfound": notfound,
-    "static": static,
-}
+SCENARIOS = scenario_table(globals())
 make_routes = routes

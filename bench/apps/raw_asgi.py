@@ -21,6 +21,7 @@ from bench.apps.common import (
     PassThroughA,
     PassThroughB,
     ScopeTagger,
+    scenario_table,
 )
 
 # One encoder built once (``json.dumps`` with non-default options builds a new one per call).
@@ -211,15 +212,5 @@ def notfound() -> Any:
     return _routed({"/plaintext": _plaintext})
 
 
-SCENARIOS = {
-    "plaintext": plaintext,
-    "json": json_,
-    "path": path,
-    "query": query,
-    "routes50": lambda: routes(50),
-    "cookies": cookies,
-    "middleware": middleware,
-    "template": template,
-    "notfound": notfound,
-}
+SCENARIOS = scenario_table(globals())
 make_routes = routes
