@@ -22,7 +22,7 @@ import traceback
 import warnings
 from collections.abc import Awaitable, Callable, Collection, Generator, Iterable, Sequence
 from re import Pattern
-from typing import Any, SupportsIndex, TypeVar
+from typing import Any, Literal, SupportsIndex, TypeVar
 
 from lyre._exception_handler import handle_exception, tracked, tracker_for, wrap_app_handling_exceptions
 from lyre._utils import get_route_path, is_async_callable, parse_host_header
@@ -282,26 +282,11 @@ class BaseRoute:
         raise NotImplementedError()  # pragma: no cover
 
 
-def _init_endpoint_route(route: Route | WebSocketRoute, path: str, endpoint: Any, name: str | None) -> None:
-    """The set-up ``Route`` and ``WebSocketRoute`` share: template, endpoint, name, compiled path."""
-    assert path[:1] == "/", "Routed paths must start with '/'"
-    route.path_regex, route.path_format, route.param_convertors = compile_path(path)
-    route.path = path
-    route.endpoint = endpoint
-    route.name = name if name is not None else get_name(endpoint)
+class _EndpointRoute(BaseRoute):
+    """What ``Route`` and ``WebSocketRoute`` share: a path template, an endpoint, a name and the
+    reverse lookup (which differs only in the URL's protocol)."""
 
-
-class Route(BaseRoute):
-    """An HTTP route: a path template, an endpoint and the methods it answers.
-
-    Subclasses that do not call ``__init__`` (FastAPI's ``APIRoute``) must keep working from the
-    documented attributes alone, hence the class-level defaults of the private ones.
-    """
-
-    _static_path: str | None = None
-    _inline_app: ASGIApp | None = None
-    _inline_call: Callable[[Request], Awaitable[Response]] | None = None
-    _allow: str | None = None
+    _protocol: Literal["http", "websocket"]
 
     path: str
     endpoint: Callable[..., Any]
@@ -309,6 +294,35 @@ class Route(BaseRoute):
     path_regex: Pattern[str]
     path_format: str
     param_convertors: dict[str, Convertor[Any]]
+
+    def _set_template(self, path: str, endpoint: Any, name: str | None) -> None:
+        assert path[:1] == "/", "Routed paths must start with '/'"
+        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
+        self.path = path
+        self.endpoint = endpoint
+        self.name = name if name is not None else get_name(endpoint)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        if name != self.name or set(path_params) != set(self.param_convertors):
+            raise NoMatchFound(name, path_params)
+        path, remaining = replace_params(self.path_format, self.param_convertors, path_params)
+        assert not remaining
+        return URLPath(path=path, protocol=self._protocol)
+
+
+class Route(_EndpointRoute):
+    """An HTTP route: a path template, an endpoint and the methods it answers.
+
+    Subclasses that do not call ``__init__`` (FastAPI's ``APIRoute``) must keep working from the
+    documented attributes alone, hence the class-level defaults of the private ones.
+    """
+
+    _protocol = "http"
+
+    _static_path: str | None = None
+    _inline_app: ASGIApp | None = None
+    _inline_call: Callable[[Request], Awaitable[Response]] | None = None
+    _allow: str | None = None
 
     def __init__(
         self,
@@ -321,7 +335,7 @@ class Route(BaseRoute):
         middleware: Sequence[Middleware] | None = None,
         max_body_size: int | None = None,
     ) -> None:
-        _init_endpoint_route(self, path, endpoint, name)
+        self._set_template(path, endpoint, name)
         self.include_in_schema = include_in_schema
         # PERF: a fully literal path is compared as a string, no regex.
         self._static_path = None if self.param_convertors else path
@@ -367,13 +381,6 @@ class Route(BaseRoute):
             return Match.PARTIAL, child_scope
         return Match.FULL, child_scope
 
-    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        if name != self.name or set(path_params) != set(self.param_convertors):
-            raise NoMatchFound(name, path_params)
-        path, remaining = replace_params(self.path_format, self.param_convertors, path_params)
-        assert not remaining
-        return URLPath(path=path, protocol="http")
-
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         allowed = self.methods
         if not allowed or scope["method"] in allowed:
@@ -397,15 +404,10 @@ class Route(BaseRoute):
         return f"{type(self).__name__}(path={self.path!r}, name={self.name!r}, methods={methods!r})"
 
 
-class WebSocketRoute(BaseRoute):
+class WebSocketRoute(_EndpointRoute):
     """A WebSocket route: a path template and a session function or ASGI endpoint."""
 
-    path: str
-    endpoint: Callable[..., Any]
-    name: str
-    path_regex: Pattern[str]
-    path_format: str
-    param_convertors: dict[str, Convertor[Any]]
+    _protocol = "websocket"
 
     def __init__(
         self,
@@ -415,7 +417,7 @@ class WebSocketRoute(BaseRoute):
         name: str | None = None,
         middleware: Sequence[Middleware] | None = None,
     ) -> None:
-        _init_endpoint_route(self, path, endpoint, name)
+        self._set_template(path, endpoint, name)
         app: ASGIApp = websocket_session(endpoint) if _is_plain_function(endpoint) else endpoint
         self.app = _wrap_app(app, middleware, None)
 
@@ -427,13 +429,6 @@ class WebSocketRoute(BaseRoute):
             return Match.NONE, {}
         params = _convert_params(m, self.param_convertors)
         return Match.FULL, {"endpoint": self.endpoint, "path_params": _merge_params(scope, params)}
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        if name != self.name or set(path_params) != set(self.param_convertors):
-            raise NoMatchFound(name, path_params)
-        path, remaining = replace_params(self.path_format, self.param_convertors, path_params)
-        assert not remaining
-        return URLPath(path=path, protocol="websocket")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.app(scope, receive, send)
