@@ -14,16 +14,26 @@ import sys
 import xml.etree.ElementTree as ET
 
 
+def _test_file(classname: str) -> str:
+    """``tests.middleware.test_base.TestX`` -> ``tests/middleware/test_base.py`` (the module's file)."""
+    parts = classname.split(".")
+    while len(parts) > 1 and not parts[-1].startswith("test"):
+        parts.pop()
+    return "/".join(parts) + ".py"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("junit")
     parser.add_argument("--title", default="suite")
     parser.add_argument("--min-pass", type=float, help="exit 1 when the pass figure is below this percentage")
+    parser.add_argument("--per-file", action="store_true", help="also print a passed/failed table per test file")
     args = parser.parse_args()
 
     root = ET.parse(args.junit).getroot()
     counts: collections.Counter[str] = collections.Counter()
     causes: dict[str, list[str]] = collections.defaultdict(list)
+    per_file: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for case in root.iter("testcase"):
         test_id = f"{case.get('classname', '')}::{case.get('name', '')}"
         outcome = "passed"
@@ -38,6 +48,7 @@ def main() -> None:
                 outcome = "xfailed" if (child.get("type") == "pytest.xfail") else "skipped"
                 break
         counts[outcome] += 1
+        per_file[_test_file(case.get("classname") or "")][outcome] += 1
 
     ran = counts["passed"] + counts["failed"] + counts["errors"]
     figure = 100.0 * counts["passed"] / ran if ran else 0.0
@@ -46,6 +57,11 @@ def main() -> None:
         f" {counts['skipped']} skipped, {counts['xfailed']} xfailed -> pass figure {figure:.2f}%"
         f" ({counts['passed']}/{ran})"
     )
+    if args.per_file:
+        print(f"\n| file | passed | failed | skipped |\n|---|---:|---:|---:|")
+        for name, c in sorted(per_file.items()):
+            bad = c["failed"] + c["errors"]
+            print(f"| {name} | {c['passed']} | {bad} | {c['skipped'] + c['xfailed']} |")
     for cause, tests in sorted(causes.items(), key=lambda item: -len(item[1])):
         print(f"\n[{len(tests)}] {cause}")
         for test_id in sorted(tests):
