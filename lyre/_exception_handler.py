@@ -106,15 +106,30 @@ async def handle_exception(
     if tracker.started:
         raise RuntimeError("Caught handled exception, but response already started.") from exc
     try:
-        if is_async_callable(handler):
-            response = await handler(conn, exc)  # type: ignore[arg-type, misc]
-        else:
-            response = await run_in_threadpool(handler, conn, exc)  # type: ignore[arg-type]
+        response = await _run_handler(handler, conn, exc)
         if response is not None:
             await response(scope, receive, tracker.track)
     finally:
         # Re-raised singletons must not keep request objects alive through their traceback.
         exc.__traceback__ = None
+
+
+async def _run_handler(handler: ExceptionHandler, conn: Request | WebSocket, exc: Exception) -> Any:
+    if is_async_callable(handler):
+        return await handler(conn, exc)  # type: ignore[arg-type, misc]
+    return await run_in_threadpool(handler, conn, exc)  # type: ignore[arg-type]
+
+
+async def handler_response(exc: Exception, conn: Request | WebSocket, scope: Scope) -> Any:
+    """The response the application's registered handler gives for ``exc`` (``None``: no handler).
+
+    For layers outside the exception middleware that answer in the application's name (the
+    body limit's 413 in place of a response), so one exception has one answer however it arises.
+    """
+    handler = find_handler(scope, exc)
+    if handler is None:
+        return None
+    return await _run_handler(handler, conn, exc)
 
 
 def wrap_app_handling_exceptions(app: ASGIApp, conn: Request | WebSocket) -> ASGIApp:

@@ -16,11 +16,11 @@ from typing import Any, ParamSpec, TypeVar
 
 import anyio
 
-from lyre import _fastpath
+from lyre._admission import MAX_REQUEST_HEADERS, refusal
 from lyre._fastpath import (
-    MAX_REQUEST_HEADERS,
     FusedExceptionMiddleware,
     FusedServerErrorMiddleware,
+    fusion_enabled,
     router_is_fusable,
 )
 from lyre.datastructures import State, URLPath
@@ -28,9 +28,10 @@ from lyre.exceptions import StarletteDeprecationWarning
 from lyre.middleware import Middleware, _MiddlewareFactory
 from lyre.middleware.body_limit import (
     DEFAULT_MAX_BODY_SIZE,
-    MAX_BODY_SIZE_SCOPE_KEY,
     RESPONDER_SCOPE_KEY,
     RequestBodyLimitMiddleware,
+    RequestBodyLimitResponder,
+    _DefaultBodyLimitMiddleware,
 )
 from lyre.middleware.errors import ServerErrorMiddleware
 from lyre.middleware.exceptions import ExceptionMiddleware
@@ -90,6 +91,10 @@ class Lyre:
     keywords ``on_startup`` / ``on_shutdown`` are accepted with a ``StarletteDeprecationWarning``.
     """
 
+    #: The body limit lyre applies around a stack that a subclass builds itself (FastAPI's) when
+    #: that stack configures none; ``app.default_max_body_size = None`` lifts it.
+    default_max_body_size: int | None = DEFAULT_MAX_BODY_SIZE
+
     def __init__(
         self: AppType,
         debug: bool = False,
@@ -123,7 +128,12 @@ class Lyre:
         self.middleware_stack: ASGIApp | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
-        """ServerError -> body limit -> user middleware (first outermost) -> ExceptionMiddleware -> router."""
+        """ServerError -> body limit -> user middleware (first outermost) -> ExceptionMiddleware -> router.
+
+        With fusion on (the default; ``LYRE_FUSION=0`` turns it off) and exactly lyre's own
+        pieces, the exception layer and the router's dispatch run fused, and so does the error
+        layer when no user middleware sits between them (``lyre._fastpath``).
+        """
         debug = self.debug
         error_handler: ExceptionHandler | None = None
         handlers: dict[Any, ExceptionHandler] = {}
@@ -134,20 +144,23 @@ class Lyre:
                 handlers[key] = value
 
         router = self.router
+        fuse = fusion_enabled()
         app: ASGIApp
-        if router_is_fusable(router):
+        if fuse and router_is_fusable(router):
             app = FusedExceptionMiddleware(router, handlers=handlers, debug=debug)
         else:
             app = ExceptionMiddleware(router, handlers=handlers, debug=debug)
+        fused_inner = isinstance(app, FusedExceptionMiddleware) and not self.user_middleware
         for cls, args, kwargs in reversed(self.user_middleware):
             app = cls(app, *args, **kwargs)
-        inner = app
         max_body_size = getattr(self, "max_body_size", None)
         if max_body_size is not None:
-            app = RequestBodyLimitMiddleware(app, max_body_size=max_body_size)
-        return FusedServerErrorMiddleware(
-            app, inner, handler=error_handler, debug=debug, max_body_size=max_body_size
-        )
+            # lyre's default limit yields to a limit configured outside the application.
+            limiter = _DefaultBodyLimitMiddleware if max_body_size is DEFAULT_MAX_BODY_SIZE else RequestBodyLimitMiddleware
+            app = limiter(app, max_body_size=max_body_size)
+        if fused_inner:
+            return FusedServerErrorMiddleware(app, handler=error_handler, debug=debug)
+        return ServerErrorMiddleware(app, handler=error_handler, debug=debug)
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -165,55 +178,25 @@ class Lyre:
         stack = self.middleware_stack
         if stack is None:
             stack = self.middleware_stack = self.build_middleware_stack()
+        if scope["type"] != "http":
+            await stack(scope, receive, send)
+            return
+        # Admission, for every application whatever stack it built (lyre's, or FastAPI's own).
+        refused = refusal(scope)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
         try:
-            if (
-                stack.__class__ is not FusedServerErrorMiddleware
-                or not stack.inner_reports_started
-                or scope["type"] != "http"
-            ):
-                await stack(scope, receive, send)
+            if type(self).build_middleware_stack is Lyre.build_middleware_stack:
+                await stack(scope, receive, send)  # lyre's stack holds the body limit itself
                 return
-            # PERF: the common case of the fused error layer, inline (one frame fewer per request):
-            # an HTTP/1 request whose body, if any, is framed by a Content-Length within the limit,
-            # handed to the fused dispatch below, which reports whether the response had started
-            # when it lets an exception out (so ``send`` needs no tracking wrapper). Everything else
-            # (other scope types, the 431/400 checks failing, chunked or oversized bodies, a nested
-            # limit) goes through ``stack.__call__``, the same layer in full.
-            path: str = scope["path"]
-            if (
-                len(scope["headers"]) > _fastpath.MAX_REQUEST_HEADERS
-                or (not path.isascii() and not _fastpath._encodable(path))
-                or RESPONDER_SCOPE_KEY in scope
-            ):
+            # A stack built by a subclass (FastAPI's): lyre's default body limit around it, which
+            # any limit the stack configures itself replaces.
+            limit = self.default_max_body_size
+            if limit is None or RESPONDER_SCOPE_KEY in scope:
                 await stack(scope, receive, send)
-                return
-            limit = stack.max_body_size
-            if limit is not None:
-                if scope.get("http_version", "1.1")[0] != "1" or MAX_BODY_SIZE_SCOPE_KEY in scope:
-                    await stack(scope, receive, send)
-                    return
-                # HTTP/1 servers frame a body by its Content-Length and never deliver more bytes
-                # than declared, so only chunked or oversized bodies need the counting wrapper.
-                declared = False
-                for key, value in scope["headers"]:
-                    if key == b"transfer-encoding":
-                        await stack(scope, receive, send)
-                        return
-                    if key == b"content-length" and not declared:
-                        declared = True
-                        if not value.isdigit() or int(value) > limit:
-                            await stack(scope, receive, send)
-                            return
-                scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
-            try:
-                await stack.inner(scope, receive, send)
-            except Exception as exc:
-                started = scope.pop(_fastpath.STARTED_SCOPE_KEY, True)
-                await stack.answer_error(exc, scope, receive, send, started)
-                raise exc
-            finally:
-                if limit is not None:
-                    scope.pop(MAX_BODY_SIZE_SCOPE_KEY, None)
+            else:
+                await RequestBodyLimitResponder(stack, limit)(scope, receive, send)
         finally:
             if "lyre.form" in scope:
                 await _close_form(scope)

@@ -24,14 +24,20 @@ from collections.abc import Awaitable, Callable, Collection, Generator, Iterable
 from re import Pattern
 from typing import Any, Literal, SupportsIndex, TypeVar
 
-from lyre._exception_handler import handle_exception, tracked, tracker_for, wrap_app_handling_exceptions
+from lyre._exception_handler import (
+    ResponseTracker,
+    handle_exception,
+    tracked,
+    tracker_for,
+    wrap_app_handling_exceptions,
+)
 from lyre._utils import get_route_path, is_async_callable, parse_host_header
 from lyre.concurrency import run_in_threadpool
 from lyre.convertors import CONVERTOR_TYPES, Convertor, StringConvertor
 from lyre.datastructures import URL, Headers, URLPath
 from lyre.exceptions import HTTPException, StarletteDeprecationWarning
 from lyre.middleware import Middleware
-from lyre.middleware.body_limit import RequestBodyLimitMiddleware
+from lyre.middleware.body_limit import STARTED_SCOPE_KEY, RequestBodyLimitMiddleware
 from lyre.requests import Request
 from lyre.responses import PlainTextResponse, RedirectResponse, Response
 from lyre.types import ASGIApp, Lifespan, Receive, Scope, Send
@@ -201,16 +207,42 @@ def request_response(func: Callable[[Request], Awaitable[Response] | Response]) 
         call = functools.partial(run_in_threadpool, func)  # type: ignore[arg-type, call-arg, assignment]
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        tracker, send = tracked(send)
         request = Request(scope, receive, send)
+        tracker: ResponseTracker | None = None
+        handed_send = False
         try:
             response = await call(request)
-            await response(scope, receive, send)
+            if response.__class__ in _PLAIN_RESPONSES or _is_plain(response.__class__):
+                # PERF (plaintext, json, path cells): a plain response sends start then one body,
+                # so no tracking wrapper: an exception from here on may follow the start.
+                handed_send = True
+                await response(scope, receive, send)
+            else:
+                tracker, tracked_send = tracked(send)
+                await response(scope, receive, tracked_send)
         except Exception as exc:
-            await handle_exception(exc, request, scope, receive, tracker)
+            if tracker is None:
+                tracker = tracker_for(send)
+                tracker.started = tracker.started or handed_send
+            try:
+                await handle_exception(exc, request, scope, receive, tracker)
+            except Exception:
+                scope[STARTED_SCOPE_KEY] = tracker.started
+                raise
 
-    app._lyre_endpoint_call = call  # type: ignore[attr-defined]
     return app
+
+
+#: Response classes known to send exactly like ``Response`` (start, then one body).
+_PLAIN_RESPONSES: set[type] = set()
+
+
+def _is_plain(cls: type) -> bool:
+    """Whether ``cls`` sends like ``Response`` — memoised per class."""
+    if cls.__call__ is Response.__call__:  # type: ignore[comparison-overlap]
+        _PLAIN_RESPONSES.add(cls)
+        return True
+    return False
 
 
 def websocket_session(func: Callable[[WebSocket], Awaitable[None]]) -> ASGIApp:
@@ -321,7 +353,6 @@ class Route(_EndpointRoute):
 
     _static_path: str | None = None
     _inline_app: ASGIApp | None = None
-    _inline_call: Callable[[Request], Awaitable[Response]] | None = None
     _allow: str | None = None
 
     def __init__(
@@ -347,10 +378,9 @@ class Route(_EndpointRoute):
         else:
             app = endpoint
         self.app = _wrap_app(app, middleware, max_body_size)
-        # PERF: the fused application stack calls a plain endpoint directly (no route/adapter
-        # frames) as long as ``self.app`` is still this unwrapped adapter.
-        self._inline_app = self.app if self.app is app else None
-        self._inline_call = getattr(self._inline_app, "_lyre_endpoint_call", None)
+        # The adapter this route built, while ``self.app`` is still exactly it: lyre's fused
+        # dispatch then calls it directly, its method check already done by the selection.
+        self._inline_app = self.app if self.app is app and app is not endpoint else None
 
         if methods is None:
             self.methods: set[str] | None = None
@@ -365,9 +395,13 @@ class Route(_EndpointRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
-        route_path = get_route_path(scope)
-        if self._static_path is not None:
-            if route_path != self._static_path:
+        return self._match_http(scope, get_route_path(scope))
+
+    def _match_http(self, scope: Scope, route_path: str) -> tuple[Match, Scope]:
+        """``matches`` for an ``http`` scope whose route path is already known (the router's)."""
+        static = self._static_path
+        if static is not None:
+            if route_path != static:
                 return Match.NONE, {}
             params: dict[str, Any] = {}
         else:
@@ -690,8 +724,9 @@ def _literal_prefix(template: str) -> list[str] | None:
 class _RouteIndex:
     """Candidate routes for a route path, in declaration order, without scanning every route.
 
-    Routes whose matching this index cannot reason about (``Host``, custom ``BaseRoute``
-    subclasses) are candidates for every path. The result for a path is memoised in a bounded dict.
+    Only routes whose ``matches`` is exactly lyre's ``Route``/``WebSocketRoute``/``Mount`` one are
+    indexed by their template; every other route (``Host``, any subclass overriding ``matches``)
+    is a candidate for every path, asked in declaration order. The result for a path is memoised in a bounded dict.
     """
 
     CACHE_SIZE = 2048
@@ -702,9 +737,11 @@ class _RouteIndex:
         self.root = _TrieNode()
         self.always: list[int] = []
         for i, route in enumerate(self.routes):
-            if isinstance(route, Mount):
-                prefix = _literal_prefix(route.path + "/{path:path}")
-            elif isinstance(route, (Route, WebSocketRoute)):
+            matches = type(route).matches
+            if matches is Mount.matches:
+                prefix = _literal_prefix(route.path + "/{path:path}")  # type: ignore[attr-defined]
+            elif matches is Route.matches or matches is WebSocketRoute.matches:
+                assert isinstance(route, (Route, WebSocketRoute))
                 if not isinstance(route.path, str):
                     self.always.append(i)
                     continue
@@ -910,19 +947,44 @@ class Router:
             await self.lifespan(scope, receive, send)
             return
 
+        match, route, child_scope = self.select(scope)
+        if match is Match.FULL:
+            scope["route"] = route
+            scope.update(child_scope)
+            await route.handle(scope, receive, send)  # type: ignore[union-attr]
+            return
+        await self.handle_unmatched(scope, receive, send, route, child_scope)
+
+    def select(self, scope: Scope) -> tuple[Match, BaseRoute | None, Scope]:
+        """The route for ``scope``: the first FULL match in declaration order, else the first
+        PARTIAL one, else ``(Match.NONE, None, {})``; with the child scope to apply.
+
+        Only the routes the index cannot rule out are asked, each through its ``matches`` (lyre's
+        own ``Route`` through the same code with the route path computed once).
+        """
+        index = self._index
+        if index is None or self._index_version != self._routes.version:
+            index = self._route_index()
+        route_path = get_route_path(scope)
+        candidates = index.cache.get(route_path)
+        if candidates is None:
+            candidates = index.candidates(route_path)
         partial: BaseRoute | None = None
         partial_scope: Scope = {}
-        for route in self._route_index().candidates(get_route_path(scope)):
-            match, child_scope = route.matches(scope)
+        http = scope["type"] == "http"
+        for route in candidates:
+            if http and route.__class__ is Route:
+                # PERF (path, routing-50 cells): the route path is computed once per request.
+                match, child_scope = route._match_http(scope, route_path)  # type: ignore[attr-defined]
+            else:
+                match, child_scope = route.matches(scope)
             if match is Match.FULL:
-                scope["route"] = route
-                scope.update(child_scope)
-                await route.handle(scope, receive, send)
-                return
+                return Match.FULL, route, child_scope
             if match is Match.PARTIAL and partial is None:
                 partial, partial_scope = route, child_scope
-
-        await self.handle_unmatched(scope, receive, send, partial, partial_scope)
+        if partial is not None:
+            return Match.PARTIAL, partial, partial_scope
+        return Match.NONE, None, {}
 
     async def handle_unmatched(
         self, scope: Scope, receive: Receive, send: Send, partial: BaseRoute | None, partial_scope: Scope

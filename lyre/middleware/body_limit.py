@@ -1,15 +1,23 @@
 """``RequestBodyLimitMiddleware``: bounds the request body; over the limit answers 413.
 
-lyre applications install it by default with ``DEFAULT_MAX_BODY_SIZE`` (16 MiB); pass
-``max_body_size=None`` to ``Lyre(...)`` to lift the limit. A declared ``Content-Length`` over the
-limit fails before anything is read; chunked bodies are counted as they arrive.
+The body is counted where it is read — the ``receive`` the application gets — whatever its framing
+(a ``Content-Length``, chunked, neither, or more bytes than declared): headers are never trusted.
+A declared ``Content-Length`` over the limit fails before anything is read. Both ways reach the
+application's exception handlers as the same ``HTTPException(413)``: raised from ``receive`` when
+the body is read, or answered in place of the response when the application never reads it.
+
+The outermost limiter in force owns one counter per request (``RequestBodyLimitResponder``); a
+limiter nested inside it (a ``Route``, ``Mount`` or ``Router`` ``max_body_size``) replaces the limit
+in force instead of counting again. lyre applications install one by default with
+``DEFAULT_MAX_BODY_SIZE`` (16 MiB); pass ``max_body_size=None`` to ``Lyre(...)`` to lift it.
 """
 
 from __future__ import annotations
 
-from lyre._exception_handler import tracked
+from lyre._exception_handler import handler_response, tracked
 from lyre.datastructures import Headers
 from lyre.exceptions import HTTPException
+from lyre.requests import Request
 from lyre.responses import PlainTextResponse
 from lyre.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +31,8 @@ __all__ = [
 
 MAX_BODY_SIZE_SCOPE_KEY = "starlette.max_body_size"
 RESPONDER_SCOPE_KEY = "starlette._body_limit_responder"
+#: Set by lyre's fused dispatch when it lets an exception out: had the response started?
+STARTED_SCOPE_KEY = "lyre.response_started"
 
 #: lyre's default request body limit for applications (Starlette's is unlimited).
 DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
@@ -36,16 +46,13 @@ class _RequestBodyTooLarge(HTTPException):
 
 
 class _RequestBodyLimitResponseSent(Exception):
-    """The limiter replaced the app's response with its own 413; the app is aborted quietly."""
+    """The limiter replaced the app's response with the 413; the app is aborted quietly."""
 
 
 def _declared_length(scope: Scope) -> int | None:
     for key, value in scope["headers"]:
         if key == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+            return int(value) if value.isdigit() else None
     return None
 
 
@@ -58,7 +65,7 @@ async def _no_send(message: Message) -> None:  # pragma: no cover - placeholder 
 
 
 class RequestBodyLimitResponder:
-    """Per-request state of the outermost limiter: counts bytes, swaps in a 413 when needed."""
+    """Per-request state of the outermost limiter: counts received bytes, answers 413 when over."""
 
     __slots__ = ("app", "declared_too_large", "max_body_size", "receive", "received", "response_started", "scope", "send")
 
@@ -81,6 +88,10 @@ class RequestBodyLimitResponder:
         length = _declared_length(self.scope)
         self.declared_too_large = length is not None and length > max_body_size
 
+    def downstream_send(self, send: Send) -> Send:
+        """The ``send`` to hand the application (the 413 swap while the declared length is over)."""
+        return self.send_with_limit if self.declared_too_large else send
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.scope, self.receive, self.send = scope, receive, send
         length = _declared_length(scope)
@@ -89,16 +100,27 @@ class RequestBodyLimitResponder:
         previous = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
         scope[MAX_BODY_SIZE_SCOPE_KEY] = self.max_body_size
         scope[RESPONDER_SCOPE_KEY] = self
-        # PERF: ``send`` is only wrapped when the declared length is already over the limit;
-        # otherwise the per-request response tracker (shared with the error layers) is reused.
-        tracker, tracked_send = tracked(send)
-        downstream_send = self.send_with_limit if self.declared_too_large else tracked_send
+        # PERF (plaintext, json cells): lyre's fused dispatch reports whether the response had
+        # started when it lets an exception out, so ``send`` is wrapped only for other apps.
+        reports_started = getattr(self.app, "reports_started", False) is True
+        tracker = None
+        downstream: Send
+        if self.declared_too_large:
+            downstream = self.send_with_limit
+        elif reports_started:
+            downstream = send
+        else:
+            tracker, downstream = tracked(send)
         try:
-            await self.app(scope, self.receive_with_limit, downstream_send)
+            await self.app(scope, self.receive_with_limit, downstream)
         except _RequestBodyLimitResponseSent:
             pass
         except _RequestBodyTooLarge:
-            if self.response_started or tracker.started:
+            if reports_started and not self.declared_too_large:
+                started = scope.pop(STARTED_SCOPE_KEY, True)
+            else:
+                started = tracker.started if tracker is not None else False
+            if self.response_started or started:
                 raise
             await PlainTextResponse("Content Too Large", status_code=413)(scope, receive, send)
         finally:
@@ -119,17 +141,32 @@ class RequestBodyLimitResponder:
         return message
 
     async def send_with_limit(self, message: Message) -> None:
-        if message["type"] == "http.response.start" and self.declared_too_large and not self.response_started:
+        """While the declared length is over the limit, the app's response becomes the 413.
+
+        The 413 is the application's answer to ``HTTPException(413)`` (its registered handler, or
+        the plain ``Content Too Large``), as when the body is read and found too large.
+        """
+        if message["type"] == "http.response.start" and not self.response_started:
             self.response_started = True
-            await PlainTextResponse("Content Too Large", status_code=413)(self.scope, self.receive, self.send)
-            raise _RequestBodyLimitResponseSent()
-        if message["type"] == "http.response.start":
-            self.response_started = True
+            if self.declared_too_large:
+                exc = _RequestBodyTooLarge()
+                response = await handler_response(exc, Request(self.scope, self.receive), self.scope)
+                if response is None:
+                    response = PlainTextResponse("Content Too Large", status_code=413)
+                await response(self.scope, self.receive, self.send)
+                raise _RequestBodyLimitResponseSent()
         await self.send(message)
 
 
 class RequestBodyLimitMiddleware:
-    """Limits the total request body of ``http`` requests to ``max_body_size`` bytes."""
+    """Limits the total request body of ``http`` requests to ``max_body_size`` bytes.
+
+    Nested inside another limiter, it replaces the limit in force for what it wraps (so a route
+    may raise or lower the application's limit).
+    """
+
+    #: Whether this limiter replaces a limit already in force (lyre's default limit does not).
+    overrides_outer = True
 
     def __init__(self, app: ASGIApp, max_body_size: int) -> None:
         assert max_body_size >= 0, "max_body_size must be a non-negative integer"
@@ -141,8 +178,19 @@ class RequestBodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         active: RequestBodyLimitResponder | None = scope.get(RESPONDER_SCOPE_KEY)
-        if active is not None:
-            active.set_limit(self.max_body_size)
-            await self.app(scope, receive, active.send_with_limit if active.declared_too_large else send)
+        if active is None:
+            await RequestBodyLimitResponder(self.app, self.max_body_size)(scope, receive, send)
             return
-        await RequestBodyLimitResponder(self.app, self.max_body_size)(scope, receive, send)
+        if self.overrides_outer:
+            active.set_limit(self.max_body_size)
+        await self.app(scope, receive, active.downstream_send(send))
+
+
+class _DefaultBodyLimitMiddleware(RequestBodyLimitMiddleware):
+    """lyre's default application limit: applies only where no other limit is in force.
+
+    An application mounted inside an explicitly limited one keeps the outer limit: the default
+    is a safety net, not a configured value (a configured ``max_body_size`` still overrides).
+    """
+
+    overrides_outer = False
