@@ -29,6 +29,7 @@ from lyre.middleware import Middleware, _MiddlewareFactory
 from lyre.middleware.body_limit import (
     DEFAULT_MAX_BODY_SIZE,
     RESPONDER_SCOPE_KEY,
+    STARTED_SCOPE_KEY,
     RequestBodyLimitMiddleware,
     RequestBodyLimitResponder,
     _DefaultBodyLimitMiddleware,
@@ -94,6 +95,8 @@ class Lyre:
     #: The body limit lyre applies around a stack that a subclass builds itself (FastAPI's) when
     #: that stack configures none; ``app.default_max_body_size = None`` lifts it.
     default_max_body_size: int | None = DEFAULT_MAX_BODY_SIZE
+    #: Whether ``middleware_stack`` was built by a subclass's own ``build_middleware_stack``.
+    _builds_own_stack = False
 
     def __init__(
         self: AppType,
@@ -178,6 +181,7 @@ class Lyre:
         stack = self.middleware_stack
         if stack is None:
             stack = self.middleware_stack = self.build_middleware_stack()
+            self._builds_own_stack = type(self).build_middleware_stack is not Lyre.build_middleware_stack
         if scope["type"] != "http":
             await stack(scope, receive, send)
             return
@@ -187,16 +191,32 @@ class Lyre:
             await refused(scope, receive, send)
             return
         try:
-            if type(self).build_middleware_stack is Lyre.build_middleware_stack:
-                await stack(scope, receive, send)  # lyre's stack holds the body limit itself
-                return
-            # A stack built by a subclass (FastAPI's): lyre's default body limit around it, which
-            # any limit the stack configures itself replaces.
-            limit = self.default_max_body_size
-            if limit is None or RESPONDER_SCOPE_KEY in scope:
-                await stack(scope, receive, send)
+            if stack.__class__ is FusedServerErrorMiddleware:
+                # PERF (every cell): lyre's fused stack with its error layer inline — the same
+                # orchestration as ``FusedServerErrorMiddleware.__call__``, one frame fewer — and
+                # the outermost body limit's responder called without its middleware frame.
+                app = stack.app
+                try:
+                    if app.__class__ is FusedExceptionMiddleware or RESPONDER_SCOPE_KEY in scope:
+                        await app(scope, receive, send)
+                    else:
+                        limiter: RequestBodyLimitMiddleware = app  # type: ignore[assignment]
+                        responder = RequestBodyLimitResponder(limiter.app, limiter.max_body_size)
+                        await responder.serve(scope, receive, send, True)
+                except Exception as exc:
+                    started = scope.pop(STARTED_SCOPE_KEY, True)
+                    await stack.answer_error(exc, scope, receive, send, started)
+                    raise exc
+            elif self._builds_own_stack:
+                # A stack built by a subclass (FastAPI's): lyre's default body limit around it,
+                # which any limit the stack configures itself replaces.
+                limit = self.default_max_body_size
+                if limit is None or RESPONDER_SCOPE_KEY in scope:
+                    await stack(scope, receive, send)
+                else:
+                    await RequestBodyLimitResponder(stack, limit)(scope, receive, send)
             else:
-                await RequestBodyLimitResponder(stack, limit)(scope, receive, send)
+                await stack(scope, receive, send)  # lyre's layered stack holds its body limit
         finally:
             if "lyre.form" in scope:
                 await _close_form(scope)

@@ -14,6 +14,8 @@ in force instead of counting again. lyre applications install one by default wit
 
 from __future__ import annotations
 
+from typing import Any
+
 from lyre._exception_handler import handler_response, tracked
 from lyre.datastructures import Headers
 from lyre.exceptions import HTTPException
@@ -56,6 +58,9 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+_ABSENT: Any = object()
+
+
 async def _no_receive() -> Message:  # pragma: no cover - placeholder until __call__
     raise RuntimeError("RequestBodyLimitResponder used before it was called")
 
@@ -67,7 +72,17 @@ async def _no_send(message: Message) -> None:  # pragma: no cover - placeholder 
 class RequestBodyLimitResponder:
     """Per-request state of the outermost limiter: counts received bytes, answers 413 when over."""
 
-    __slots__ = ("app", "declared_too_large", "max_body_size", "receive", "received", "response_started", "scope", "send")
+    __slots__ = (
+        "app",
+        "declared_too_large",
+        "max_body_size",
+        "receive",
+        "received",
+        "response_started",
+        "scope",
+        "send",
+        "swapping",
+    )
 
     def __init__(self, app: ASGIApp, max_body_size: int) -> None:
         self.app = app
@@ -75,6 +90,7 @@ class RequestBodyLimitResponder:
         self.received = 0
         self.declared_too_large = False
         self.response_started = False
+        self.swapping = False  # whether ``send_with_limit`` is already in the app's send chain
         self.scope: Scope = {}
         self.receive: Receive = _no_receive
         self.send: Send = _no_send
@@ -89,23 +105,36 @@ class RequestBodyLimitResponder:
         self.declared_too_large = length is not None and length > max_body_size
 
     def downstream_send(self, send: Send) -> Send:
-        """The ``send`` to hand the application (the 413 swap while the declared length is over)."""
-        return self.send_with_limit if self.declared_too_large else send
+        """The ``send`` a nested limiter hands on: with the 413 swap once the declared length is
+        over the limit in force (unless the swap is already further out in the chain)."""
+        if self.declared_too_large and not self.swapping:
+            self.swapping = True
+            return self.send_with_limit
+        return send
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.scope, self.receive, self.send = scope, receive, send
+        await self.serve(scope, receive, send, getattr(self.app, "reports_started", False) is True)
+
+    async def serve(self, scope: Scope, receive: Receive, send: Send, reports_started: bool) -> None:
+        """Run the app with the counting ``receive``; answer 413 if the limit is hit before a response.
+
+        ``reports_started``: the app is lyre's fused dispatch, which tells whether the response had
+        started when it lets an exception out (``scope[STARTED_SCOPE_KEY]``), so ``send`` needs
+        no tracking wrapper (PERF: plaintext, json cells).
+        """
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        limit = self.max_body_size
         length = _declared_length(scope)
-        self.declared_too_large = length is not None and length > self.max_body_size
-        had_key = MAX_BODY_SIZE_SCOPE_KEY in scope
-        previous = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-        scope[MAX_BODY_SIZE_SCOPE_KEY] = self.max_body_size
+        too_large = self.declared_too_large = length is not None and length > limit
+        previous = scope.get(MAX_BODY_SIZE_SCOPE_KEY, _ABSENT)
+        scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
         scope[RESPONDER_SCOPE_KEY] = self
-        # PERF (plaintext, json cells): lyre's fused dispatch reports whether the response had
-        # started when it lets an exception out, so ``send`` is wrapped only for other apps.
-        reports_started = getattr(self.app, "reports_started", False) is True
         tracker = None
         downstream: Send
-        if self.declared_too_large:
+        if too_large:
+            self.swapping = True
             downstream = self.send_with_limit
         elif reports_started:
             downstream = send
@@ -116,19 +145,21 @@ class RequestBodyLimitResponder:
         except _RequestBodyLimitResponseSent:
             pass
         except _RequestBodyTooLarge:
-            if reports_started and not self.declared_too_large:
-                started = scope.pop(STARTED_SCOPE_KEY, True)
+            if tracker is not None:
+                started = tracker.started
+            elif too_large:
+                started = self.response_started
             else:
-                started = tracker.started if tracker is not None else False
-            if self.response_started or started:
+                started = scope.pop(STARTED_SCOPE_KEY, True)
+            if started or self.response_started:
                 raise
             await PlainTextResponse("Content Too Large", status_code=413)(scope, receive, send)
         finally:
             del scope[RESPONDER_SCOPE_KEY]
-            if had_key:
-                scope[MAX_BODY_SIZE_SCOPE_KEY] = previous
+            if previous is _ABSENT:
+                del scope[MAX_BODY_SIZE_SCOPE_KEY]
             else:
-                scope.pop(MAX_BODY_SIZE_SCOPE_KEY, None)
+                scope[MAX_BODY_SIZE_SCOPE_KEY] = previous
 
     async def receive_with_limit(self) -> Message:
         if self.declared_too_large:
@@ -179,7 +210,9 @@ class RequestBodyLimitMiddleware:
             return
         active: RequestBodyLimitResponder | None = scope.get(RESPONDER_SCOPE_KEY)
         if active is None:
-            await RequestBodyLimitResponder(self.app, self.max_body_size)(scope, receive, send)
+            app = self.app
+            responder = RequestBodyLimitResponder(app, self.max_body_size)
+            await responder.serve(scope, receive, send, getattr(app, "reports_started", False) is True)
             return
         if self.overrides_outer:
             active.set_limit(self.max_body_size)
