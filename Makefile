@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint typecheck bench compat clean
+.PHONY: run test lint typecheck bench compat compat-starlette clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,11 +22,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(RUNSTAMP)
 	$(BIN)/python -m lyre run examples.cheatsheet.app:app --host 127.0.0.1 --port 8000
 
+# lyre's suite and Starlette 1.10's own suite (through the `starlette` alias), each run twice: with
+# the fused default stack and with it off (LYRE_FUSION=0), so both stack shapes stay one behaviour.
 test: $(STAMP)
 	bash scripts/install-browser.sh $(BIN)/python
 	$(BIN)/ruff check lyre tests bench examples
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	LYRE_FUSION=0 $(BIN)/python -m pytest
+	bash compat/run_starlette_suite.sh --quiet --fusion on
+	bash compat/run_starlette_suite.sh --quiet --fusion off
 
 lint: $(STAMP)
 	$(BIN)/ruff check lyre tests bench examples
@@ -38,10 +43,16 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
 	$(BIN)/python bench/run.py
 
-# FastAPI's own test suite (0.165.0, then the newest release) on lyre through the starlette alias.
-compat:
+# Starlette 1.10's and FastAPI's own test suites on lyre through the starlette alias (FastAPI 0.165.0,
+# then the newest release), with Starlette's baseline run on the real Starlette beside it.
+compat: compat-starlette
 	bash compat/run_fastapi_suite.sh --version 0.165.0 --also-latest --min-pass 99
 	bash compat/run_addon_suites.sh
+
+compat-starlette:
+	bash compat/run_starlette_suite.sh --baseline
+	bash compat/run_starlette_suite.sh --fusion on
+	bash compat/run_starlette_suite.sh --fusion off
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -16,7 +16,9 @@
 #   4. runs tests/ with `-p lyre_compat_plugin` (compat/ on PYTHONPATH). Exclusions: the entries of
 #      compat/EXCLUDED.md under "Starlette 1.10 suite" — tests that contradict a lyre safety decision.
 # Per-file table and failures in compat/.work/starlette-results-<tag>.txt, the pytest log beside it.
-# Exit status: pytest's (0 when every test not excluded passed).
+# Exit status: 0 when every test passes except those listed in compat/starlette-known-failures.txt
+# (differences lyre has not closed yet; a test listed there that now passes is reported, so the
+# list only shrinks); 1 otherwise, or when pytest itself failed to run.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -112,12 +114,24 @@ say ">> running Starlette $VERSION tests/ $([[ $BASELINE == 1 ]] && echo 'on the
 set +e
 (cd "$SRC" && PYTHONPATH="$ROOT/compat${PYTHONPATH:+:$PYTHONPATH}" LYRE_COMPAT_ALIAS="$((1 - BASELINE))" \
     LYRE_FUSION="$FUSION_ENV" "$VPY" -m pytest tests "${PLUGIN[@]}" "${DESELECT[@]}" \
-    -p no:cacheprovider -q -rfE --tb=short --timeout=60 --junitxml="$JUNIT" "${PYTEST_EXTRA[@]}" >"$LOG" 2>&1)
+    -p no:cacheprovider -q -rfE --tb=short --timeout=30 --junitxml="$JUNIT" "${PYTEST_EXTRA[@]}" >"$LOG" 2>&1)
 RC=$?
 set -e
-"$VPY" "$ROOT/compat/summarize.py" "$JUNIT" --title "Starlette $VERSION suite ($TAG)" --per-file >"$REPORT" || true
+SUMMARY=("$VPY" "$ROOT/compat/summarize.py" "$JUNIT" --title "Starlette $VERSION suite ($TAG)" --per-file)
+if [[ "$BASELINE" == 0 && -f "$ROOT/compat/starlette-known-failures.txt" ]]; then
+    SUMMARY+=(--known-failures "$ROOT/compat/starlette-known-failures.txt")
+fi
+set +e
+"${SUMMARY[@]}" >"$REPORT"
+SUMRC=$?
+set -e
+# pytest's own status counts only when it did not get as far as reporting (collection errors,
+# an internal error): the known-failures comparison decides otherwise.
+if [[ "$RC" -ge 2 || ! -s "$JUNIT" ]]; then SUMRC=1; fi
+RC=$SUMRC
 if [[ "$QUIET" == 1 ]]; then
     head -n 1 "$REPORT"
+    sed -n '/^known failures/,$p' "$REPORT"
     [[ "$RC" == 0 ]] || { sed -n '/^\[/,$p' "$REPORT"; tail -n 40 "$LOG"; }
 else
     cat "$REPORT"
