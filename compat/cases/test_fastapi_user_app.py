@@ -654,3 +654,41 @@ def test_user_app_on_trio(static_dir: Path) -> None:
             assert websocket.receive_json() == {"room": "trio", "token": None}
             websocket.send_text("x")
             assert websocket.receive_text() == "echo: x"
+
+
+def _body_app() -> FastAPI:
+    body_app = FastAPI()
+
+    @body_app.post("/size")
+    async def size(request: Request) -> dict[str, int]:
+        return {"n": len(await request.body())}
+
+    return body_app
+
+
+def test_lyre_default_body_limit_applies_to_fastapi() -> None:
+    """FastAPI builds its own stack; lyre's admission still bounds the body (413, FastAPI's handler)."""
+    body_app = _body_app()
+    body_app.default_max_body_size = 1024  # lyre's default is 16 MiB; a small one keeps the test quick
+    with TestClient(body_app) as test_client:
+        assert test_client.post("/size", content=b"x" * 1024).json() == {"n": 1024}
+        response = test_client.post("/size", content=b"x" * 1025)
+        assert response.status_code == 413
+        too_many = {f"x-h{i}": "v" for i in range(1001)}
+        assert test_client.post("/size", content=b"", headers=too_many).status_code == 431
+
+
+def test_fastapi_default_body_limit_opt_out_and_own_limit() -> None:
+    lifted = _body_app()
+    lifted.default_max_body_size = None
+    with TestClient(lifted) as test_client:
+        assert test_client.post("/size", content=b"x" * (17 * 1024 * 1024)).json() == {"n": 17 * 1024 * 1024}
+    own = FastAPI(max_body_size=10)  # FastAPI's own setting replaces lyre's default
+
+    @own.post("/size")
+    async def size(request: Request) -> dict[str, int]:
+        return {"n": len(await request.body())}
+
+    with TestClient(own) as test_client:
+        assert test_client.post("/size", content=b"x" * 10).json() == {"n": 10}
+        assert test_client.post("/size", content=b"x" * 11).status_code == 413

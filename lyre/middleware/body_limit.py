@@ -81,6 +81,7 @@ class RequestBodyLimitResponder:
         "response_started",
         "scope",
         "send",
+        "swap_send",
         "swapping",
     )
 
@@ -91,6 +92,7 @@ class RequestBodyLimitResponder:
         self.declared_too_large = False
         self.response_started = False
         self.swapping = False  # whether ``send_with_limit`` is already in the app's send chain
+        self.swap_send: Send = _no_send  # the ``send`` that ``send_with_limit`` wraps
         self.scope: Scope = {}
         self.receive: Receive = _no_receive
         self.send: Send = _no_send
@@ -109,6 +111,7 @@ class RequestBodyLimitResponder:
         over the limit in force (unless the swap is already further out in the chain)."""
         if self.declared_too_large and not self.swapping:
             self.swapping = True
+            self.swap_send = send
             return self.send_with_limit
         return send
 
@@ -135,6 +138,7 @@ class RequestBodyLimitResponder:
         downstream: Send
         if too_large:
             self.swapping = True
+            self.swap_send = send
             downstream = self.send_with_limit
         elif reports_started:
             downstream = send
@@ -184,9 +188,9 @@ class RequestBodyLimitResponder:
                 response = await handler_response(exc, Request(self.scope, self.receive), self.scope)
                 if response is None:
                     response = PlainTextResponse("Content Too Large", status_code=413)
-                await response(self.scope, self.receive, self.send)
+                await response(self.scope, self.receive, self.swap_send)
                 raise _RequestBodyLimitResponseSent()
-        await self.send(message)
+        await self.swap_send(message)
 
 
 class RequestBodyLimitMiddleware:
