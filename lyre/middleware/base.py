@@ -4,8 +4,9 @@ How one request flows (same observable contract as Starlette 1.10):
 
 * ``__call__`` opens a task group around ``dispatch``. ``call_next`` starts the downstream app as a
   child task of that group and waits for its ``http.response.start``; it then returns a response
-  object whose body is pulled from the app, message by message, through a zero-buffer memory
-  object stream (bounded memory, and the app advances only as fast as the client is served).
+  object whose body is pulled from the app, message by message, through a one-message handoff
+  (``_Handoff``, a lighter memory object stream: bounded memory, the app stays at most a message
+  ahead of the client).
 * The app runs in its own task, so it may send from any task it likes (its own task group, a
   streaming response's worker): only public anyio primitives are involved, and asyncio and trio
   behave the same. That task starts with a copy of the context ``dispatch`` has when it calls
@@ -38,7 +39,6 @@ from typing import Any, TypeVar
 import anyio
 import anyio.abc
 import anyio.lowlevel
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from lyre._utils import create_collapsing_task_group
 from lyre.requests import ClientDisconnect, Request
@@ -90,6 +90,76 @@ def _is_last(message: Message, trailers: bool) -> bool:
     return bool(kind == "http.response.pathsend")
 
 
+class _Handoff:
+    """One-message channel from the app's tasks to the response being sent.
+
+    What a zero-buffer memory object stream does here, for less: no checkpoint and no event when
+    nobody has to wait (a whole response usually crosses without either side blocking twice).
+    """
+
+    __slots__ = ("broken", "ended", "full", "message", "reader", "writer")
+
+    def __init__(self) -> None:
+        self.message: Message | None = None
+        self.full = False
+        self.ended = False  # the app is done sending
+        self.broken = False  # nobody reads any more
+        self.reader: anyio.Event | None = None
+        self.writer: anyio.Event | None = None
+
+    async def put(self, message: Message) -> bool:
+        """Hand ``message`` over (waiting while the slot is taken); ``False`` if nobody reads."""
+        while self.full and not self.broken:
+            writer = self.writer
+            if writer is None:
+                writer = self.writer = anyio.Event()
+            await writer.wait()
+        if self.broken:
+            return False
+        self.message = message
+        self.full = True
+        reader = self.reader
+        if reader is not None:
+            self.reader = None
+            reader.set()
+        return True
+
+    async def get(self) -> Message:
+        """The next message; ``anyio.EndOfStream`` once the app is done and all was read."""
+        while not self.full:
+            if self.ended:
+                raise anyio.EndOfStream
+            reader = self.reader
+            if reader is None:
+                reader = self.reader = anyio.Event()
+            await reader.wait()
+        message = self.message
+        assert message is not None
+        self.message = None
+        self.full = False
+        self._wake_writers()
+        return message
+
+    def end(self) -> None:
+        self.ended = True
+        reader = self.reader
+        if reader is not None:
+            self.reader = None
+            reader.set()
+
+    def abandon(self) -> None:
+        self.broken = True
+        self.message = None
+        self.full = False
+        self._wake_writers()
+
+    def _wake_writers(self) -> None:
+        writer = self.writer
+        if writer is not None:
+            self.writer = None
+            writer.set()
+
+
 class _Call:
     """Everything one request through the middleware shares: dispatch, the app task, the response."""
 
@@ -105,8 +175,7 @@ class _Call:
     waiting: set[anyio.CancelScope] | None = None
     debug: list[Message] | None = None
     app_scope: anyio.CancelScope | None = None
-    inbox: MemoryObjectReceiveStream[Message] | None = None
-    outbox: MemoryObjectSendStream[Message] | None = None
+    handoff: _Handoff | None = None
     body: AsyncGenerator[bytes | MutableMapping[str, Any], None] | None = None
     group: anyio.abc.TaskGroup
 
@@ -123,15 +192,13 @@ class _Call:
         if self.started:
             raise RuntimeError("call_next() may only be called once per request.")
         self.started = True
-        outbox, inbox = anyio.create_memory_object_stream[Message]()
-        self.outbox = outbox
-        self.inbox = inbox
+        handoff = self.handoff = _Handoff()
         self.app_scope = anyio.CancelScope()
         # start_soon copies the current context: the app sees what dispatch set so far, and what
         # it sets stays in its own copy.
-        self.group.start_soon(self._run_app, outbox)
+        self.group.start_soon(self._run_app)
         try:
-            first = await inbox.receive()
+            first = await handoff.get()
         except anyio.EndOfStream:
             error = self.app_error
             if error is not None:
@@ -151,13 +218,17 @@ class _Call:
             self.app_scope.cancel()
             raise RuntimeError(f"Expected 'http.response.start' from the app, got {first['type']!r}.")
         self.trailers = bool(first.get("trailers", False))
-        self.body = self._body(inbox)
+        self.body = self._body(handoff)
         return _StreamingResponse(self, first, self.body)
 
-    async def _body(self, inbox: MemoryObjectReceiveStream[Message]) -> BodyStreamGenerator:
+    async def _body(self, handoff: _Handoff) -> BodyStreamGenerator:
         """The response body as the app sends it: chunks as ``bytes``, other messages as dicts."""
         trailers = self.trailers
-        async for message in inbox:
+        while True:
+            try:
+                message = await handoff.get()
+            except anyio.EndOfStream:
+                return
             if message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 if chunk:
@@ -178,25 +249,26 @@ class _Call:
         if waiting:
             for scope in waiting:
                 scope.cancel()
-        if self.inbox is not None:
-            self.inbox.close()
+        if self.handoff is not None:
+            self.handoff.abandon()
         released = self.released
         if released is not None:
             released.set()
 
     # -- the app's side ----------------------------------------------------------------------------
 
-    async def _run_app(self, outbox: MemoryObjectSendStream[Message]) -> None:
-        assert self.app_scope is not None
-        with outbox, self.app_scope:
-            try:
+    async def _run_app(self) -> None:
+        assert self.app_scope is not None and self.handoff is not None
+        try:
+            with self.app_scope:
                 await self.app(self.scope, self.app_receive, self.app_send)
-            except BaseException as exc:
-                if _only_discarded(exc):
-                    return
+        except BaseException as exc:
+            if not _only_discarded(exc):
                 if not isinstance(exc, Exception):
                     raise
                 self.app_error = exc
+        finally:
+            self.handoff.end()
 
     async def app_send(self, message: Message) -> None:
         kind = message["type"]
@@ -213,12 +285,11 @@ class _Call:
         if not self.finished:
             if kind == "http.response.start":
                 self.trailers = bool(message.get("trailers", False))
-            assert self.outbox is not None
-            try:
-                await self.outbox.send(message)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass  # the response is no longer being read
-            else:
+            handoff = self.handoff
+            assert handoff is not None
+            if handoff.ended:
+                pass  # sent from a task that outlived the app's own: nobody will read it
+            elif await handoff.put(message):
                 if _is_last(message, self.trailers) and not self.finished:
                     # Hold the app (and so its background tasks) until the client has it all.
                     released = self.released
