@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import queue
+import threading
 import warnings
 from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
@@ -326,9 +327,15 @@ class _HTTPExchange:
     PERF: every hop between the caller's thread and the event loop (``portal.call``) costs a thread
     switch, typically hundreds of microseconds, so messages travel from the app to the caller
     through a thread-safe queue and a plain request costs a single hop (starting the app task).
-    Back-pressure: after a body chunk with ``more_body`` the app waits until the caller asks for the
-    next chunk, so a streamed response never runs ahead of what the client has read; a streamed
-    response abandoned early cancels the app.
+
+    Back-pressure: the caller *demands* a chunk when it wants to read one. A body message with
+    ``more_body`` waits for a demand; a non-empty chunk is handed over and satisfies it (the app
+    then runs on to its next ``send``), an empty chunk (or any chunk of a HEAD response) is dropped
+    and leaves the demand standing. So the app is never more than one chunk ahead of the reader.
+
+    Closing: an exchange whose response is complete waits for the app to return (background tasks
+    run to the end and their errors are raised); one still mid-response is cancelled, as a server
+    cancels an app whose client went away. Closing the client cancels every open exchange.
     """
 
     def __init__(
@@ -349,7 +356,7 @@ class _HTTPExchange:
         self.raise_server_exceptions = raise_server_exceptions
         self.registry = registry
         self.is_head = scope["method"] == "HEAD"
-        self.queue: queue.SimpleQueue[Message | tuple[bytes, anyio.Event | None] | _End] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[Message | bytes | _End] = queue.SimpleQueue()
         self.error: BaseException | None = None
         self.request_sent = False
         self.started = False
@@ -358,11 +365,17 @@ class _HTTPExchange:
         self.response_complete = False
         self.complete_event: anyio.Event | None = None
         self.debug_info: Any = None
+        self.debug_published: Any = None
+        self.response: httpx.Response | None = None
         self.trailers: list[tuple[bytes, bytes]] = []
         self.cancel_scope: anyio.CancelScope | None = None
         self.closed = False
         self.ended = False
         self.future: Future[None] | None = None
+        # Demand hand-shake between the reader (caller's thread) and the app (event loop).
+        self.demand_lock = threading.Lock()
+        self.demand = False
+        self.demand_waiter: anyio.Event | None = None
 
     # -- event-loop side ------------------------------------------------------------------------
 
@@ -393,6 +406,14 @@ class _HTTPExchange:
         if self.complete_event is not None:
             self.complete_event.set()
 
+    async def _wait_for_demand(self) -> None:
+        while True:
+            with self.demand_lock:
+                if self.demand:
+                    return
+                waiter = self.demand_waiter = anyio.Event()
+            await waiter.wait()
+
     async def send(self, message: Message) -> None:
         message_type = message["type"]
         if message_type == "http.response.body":
@@ -403,18 +424,20 @@ class _HTTPExchange:
             if self.body_complete:
                 raise AssertionError('Received "http.response.body" after body completed.')
             body = message.get("body", b"")
-            more_body = message.get("more_body", False)
-            if not more_body:
+            deliver = bool(body) and not self.is_head
+            if message.get("more_body", False):
+                await self._wait_for_demand()
+                if deliver:
+                    with self.demand_lock:
+                        self.demand = False
+                    self.queue.put(bytes(body))  # a copy: the app may reuse its buffer
+            else:
+                # The last chunk is buffered without waiting, as a server's socket buffer would.
                 self.body_complete = True
-                if body and not self.is_head:
-                    self.queue.put((bytes(body), None))
                 if not self.trailers_declared:
                     self._complete()
-            elif body and not self.is_head:
-                read = anyio.Event()
-                self.queue.put((bytes(body), read))
-                await read.wait()
-                return
+                if deliver:
+                    self.queue.put(bytes(body))
         elif message_type == "http.response.start":
             if self.started:
                 raise AssertionError('Received multiple "http.response.start" messages.')
@@ -441,42 +464,59 @@ class _HTTPExchange:
             # ``send`` never saw it return (FastAPI's telemetry ends its span there).
             await anyio.lowlevel.checkpoint()
 
-    def cancel(self) -> None:
-        if self.cancel_scope is not None:
+    def _cancel(self, force: bool) -> None:
+        # Runs on the loop, so ``response_complete`` cannot change under it: a response the reader
+        # has seen complete is never cancelled (unless the whole client is closing).
+        if self.cancel_scope is not None and (force or not self.response_complete):
             self.cancel_scope.cancel()
 
     # -- caller side ----------------------------------------------------------------------------
 
-    def _next(self) -> Message | tuple[bytes, anyio.Event | None] | None:
-        if self.ended:
+    def _next(self, demand: bool = False) -> Message | bytes | None:
+        if self.ended or self.closed:
             return None
+        if demand:
+            with self.demand_lock:
+                self.demand = True
+                waiter, self.demand_waiter = self.demand_waiter, None
+            if waiter is not None:
+                self.portal.call(waiter.set)
         item = self.queue.get()
+        self.publish_debug_info()
         if isinstance(item, _End):
             self.ended = True
             return None
         return item
+
+    def publish_debug_info(self) -> None:
+        """Expose an ``http.response.debug`` message on the response (it may come after the start)."""
+        info, response = self.debug_info, self.response
+        if info is None or response is None or info is self.debug_published:
+            return
+        self.debug_published = info
+        response.extensions["http.response.debug"] = info
+        if isinstance(info, dict) and "template" in info:
+            response.template = info["template"]  # type: ignore[attr-defined]
+            response.context = info.get("context")  # type: ignore[attr-defined]
 
     def start(self) -> Message | None:
         """Run the app until it sends the response start; ``None`` if it finished without one."""
         self.registry.add(self)
         self.future = self.portal.start_task_soon(self.run)
         item = self._next()
-        assert not isinstance(item, tuple)
+        assert not isinstance(item, bytes)
         return item
 
     def iter_body(self) -> Iterator[bytes]:
         while True:
-            item = self._next()
+            item = self._next(demand=True)
             if item is None:
                 return
-            if isinstance(item, tuple):
-                chunk, read = item
-                yield chunk
-                if read is not None:
-                    self.portal.call(read.set)  # the caller wants more: let the app go on
+            assert isinstance(item, bytes)
+            yield item
 
-    def close(self) -> None:
-        """Finish the exchange: cancel the app if it still runs, wait for it, re-raise its error."""
+    def close(self, *, force: bool = False) -> None:
+        """End the exchange (see the class docstring) and re-raise the app's error when asked to."""
         if self.closed:
             return
         self.closed = True
@@ -484,7 +524,7 @@ class _HTTPExchange:
         try:
             if self.future is not None:
                 if not self.ended:
-                    self.portal.call(self.cancel)
+                    self.portal.call(self._cancel, force)
                 self.future.result()
         finally:
             self.exit_stack.close()
@@ -503,6 +543,13 @@ class _ResponseStream(httpx.SyncByteStream):
 
     def close(self) -> None:
         self._exchange.close()
+
+
+def _cancel_exchanges(exchanges: Iterator[_HTTPExchange]) -> None:
+    """Cancel and close each exchange (a client shutting down); the first app error is re-raised."""
+    with contextlib.ExitStack() as stack:
+        for exchange in exchanges:
+            stack.callback(exchange.close, force=True)
 
 
 class _TestClientTransport(httpx.BaseTransport):
@@ -525,6 +572,10 @@ class _TestClientTransport(httpx.BaseTransport):
         self.app_state, self.open_exchanges = app_state, open_exchanges
         self.client, self.root_path = client, root_path
         self.raise_server_exceptions = raise_server_exceptions
+
+    def close(self) -> None:
+        """Called by ``Client.close()``: cancel the responses the caller left open."""
+        _cancel_exchanges(iter(list(self.open_exchanges)))
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -602,10 +653,8 @@ class _TestClientTransport(httpx.BaseTransport):
             return httpx.Response(500, headers=[], content=b"", request=request)
 
         extensions: dict[str, Any] = {}
-        if exchange.debug_info is not None:
-            extensions["http.response.debug"] = exchange.debug_info
         if exchange.trailers_declared:
-            extensions["http.response.trailers"] = exchange.trailers
+            extensions["http.response.trailers"] = exchange.trailers  # filled in as trailers arrive
         response = httpx.Response(
             status_code=start["status"],
             headers=list(start.get("headers", [])),
@@ -613,10 +662,8 @@ class _TestClientTransport(httpx.BaseTransport):
             request=request,
             extensions=extensions,
         )
-        info = exchange.debug_info
-        if isinstance(info, dict) and "template" in info:
-            response.template = info["template"]  # type: ignore[attr-defined]
-            response.context = info.get("context")  # type: ignore[attr-defined]
+        exchange.response = response
+        exchange.publish_debug_info()
         return response
 
 
@@ -746,9 +793,8 @@ class TestClient(httpx.Client):
 
             @stack.callback
             def close_open_responses() -> None:
-                for exchange in list(self._open_exchanges):
-                    if exchange.portal is portal:
-                        exchange.close()
+                # Their apps run on this portal, which is about to stop.
+                _cancel_exchanges(e for e in list(self._open_exchanges) if e.portal is portal)
 
             self.exit_stack = stack.pop_all()
         return self
@@ -823,4 +869,3 @@ class TestClient(httpx.Client):
             except anyio.WouldBlock:
                 await anyio.lowlevel.checkpoint()
         self._lifespan_cancel_scope.cancel()
-
