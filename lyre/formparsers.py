@@ -21,10 +21,10 @@ per-byte Python code).
 
 - a non-empty multipart body that ends before its closing boundary is rejected (``Invalid multipart
   data.``), never returned as a silently partial form (an empty body is an empty form, as in Starlette);
-- a boundary longer than 200 characters, or empty, is rejected (``Invalid boundary in multipart.``);
-- an unknown ``charset`` (``Unknown charset in multipart: 'x'.``) and names/filenames/values that are
-  not valid in the charset (``Invalid utf-8 data in multipart.``) are rejected, instead of being
-  decoded as latin-1; set ``MultiPartParser.strict_decoding = False`` for Starlette's fallback;
+- a boundary longer than 200 characters, or empty, is rejected (``Invalid multipart data.``);
+- names/filenames/values that are not valid in a charset Python knows are rejected (``Invalid utf-8
+  data in multipart.``) instead of being decoded as latin-1; set ``MultiPartParser.strict_decoding =
+  False`` for Starlette's fallback. A charset Python does not know means latin-1, as in Starlette;
 - ``Content-Type``/``Content-Disposition`` parameters are parsed in linear time (our own tokenizer;
   ``parse_options_header`` stays importable for compatibility);
 - filenames are reported exactly as sent (no path munging); lyre never uses them as paths.
@@ -40,6 +40,7 @@ import warnings
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from tempfile import SpooledTemporaryFile
 from typing import Any, BinaryIO, cast
 from urllib.parse import unquote, unquote_plus
@@ -65,6 +66,9 @@ MAX_BOUNDARY_LENGTH = 200
 _DISK_BATCH = 1024 * 1024
 #: File data pieces shorter than this are copied into one buffer rather than kept as views.
 _SMALL_PIECE = 4096
+#: The stdlib class itself: its internals may be used directly. ``SpooledTemporaryFile`` (the module
+#: global, which code may replace with its own class) is what uploads are created with.
+_STDLIB_SPOOLED = SpooledTemporaryFile
 
 
 class _MultipartNotInstalled(ImportError, AssertionError):
@@ -227,7 +231,7 @@ def _adopt(upload: UploadFile, pieces: list[bytes], max_size: int) -> bool:
     but an untouched ``SpooledTemporaryFile``.
     """
     file: Any = upload.file
-    if type(file) is not SpooledTemporaryFile:
+    if type(file) is not _STDLIB_SPOOLED:
         return False
     buffer = getattr(file, "_file", None)
     if getattr(file, "_rolled", True) or type(buffer) is not io.BytesIO:
@@ -246,14 +250,24 @@ def _adopt(upload: UploadFile, pieces: list[bytes], max_size: int) -> bool:
     return True
 
 
+def _write_each(file: Any, pieces: list[bytes]) -> None:
+    for piece in pieces:
+        file.write(piece)
+
+
 async def _write_pieces(upload: UploadFile, pieces: list[bytes]) -> None:
-    """Append ``pieces`` to the upload: directly while it stays in memory, else in a worker thread."""
+    """Append ``pieces`` to the upload: directly while it stays in memory, else in a worker thread.
+
+    ``writelines`` is used only on the stdlib's own ``SpooledTemporaryFile``; any other file class (a
+    subclass, a substitute) gets its ``write`` called for each piece, so its overrides take effect.
+    """
     file: Any = upload.file
     size = sum(map(len, pieces))
+    write = file.writelines if type(file) is _STDLIB_SPOOLED else partial(_write_each, file)
     if getattr(file, "_rolled", True) is False and file.tell() + size <= getattr(file, "_max_size", 0):
-        file.writelines(pieces)
+        write(pieces)
     else:
-        await anyio.to_thread.run_sync(file.writelines, pieces)
+        await anyio.to_thread.run_sync(write, pieces)
     upload.size = (upload.size or 0) + size
 
 
@@ -268,7 +282,11 @@ class FormParser:
     """Parser for ``application/x-www-form-urlencoded`` bodies, fed chunk by chunk.
 
     Fields are split on ``&`` only; names and values are decoded latin-1 then ``unquote_plus``-ed.
-    The ``on_field_*`` methods are the same steps as callbacks, for code that drives the parser itself.
+    Both limits are enforced while a chunk is being split, so one huge chunk is never split or
+    buffered past the first field that breaks a limit. ``_field_name``/``_field_value`` hold the raw
+    bytes of the field still incomplete at the end of a chunk (never more than ``max_part_size``);
+    ``_current_fields`` counts the fields read so far. The ``on_field_*`` methods are the same steps
+    as callbacks, for code that drives the parser itself.
     """
 
     def __init__(
@@ -284,26 +302,31 @@ class FormParser:
         self.max_fields = max_fields
         self.max_part_size = max_part_size
         self._items: list[tuple[str, str | UploadFile]] = []
-        self._name = bytearray()
-        self._value = bytearray()
-        self._fields = 0
+        self._field_name = bytearray()
+        self._field_value = bytearray()
+        # Whether the incomplete field has shown its ``=`` (later bytes then belong to the value).
+        self._in_value = False
+        self._current_fields = 0
 
     # Callback-style API ------------------------------------------------------------------------
 
     def on_field_start(self) -> None:
-        self._name = bytearray()
-        self._value = bytearray()
+        self._field_name = bytearray()
+        self._field_value = bytearray()
+        self._in_value = False
 
     def on_field_name(self, data: bytes, start: int, end: int) -> None:
-        self._name += data[start:end]
-        self._check_size(len(self._name) + len(self._value))
+        self._check_size(len(self._field_name) + len(self._field_value) + end - start)
+        self._field_name += data[start:end]
 
     def on_field_data(self, data: bytes, start: int, end: int) -> None:
-        self._value += data[start:end]
-        self._check_size(len(self._name) + len(self._value))
+        self._check_size(len(self._field_name) + len(self._field_value) + end - start)
+        self._field_value += data[start:end]
+        self._in_value = True
 
     def on_field_end(self) -> None:
-        self._add_field(bytes(self._name), bytes(self._value))
+        self._add_field(self._field_name, self._field_value)
+        self.on_field_start()
 
     # Parsing -----------------------------------------------------------------------------------
 
@@ -311,82 +334,110 @@ class FormParser:
         if size > self.max_part_size:
             raise MultiPartException(f"Field exceeded maximum size of {_kb(self.max_part_size)}KB.")
 
-    def _add_field(self, name: bytes, value: bytes) -> None:
-        self._fields += 1
-        if self._fields > self.max_fields:
+    def _count_field(self) -> None:
+        self._current_fields += 1
+        if self._current_fields > self.max_fields:
             raise MultiPartException(f"Too many fields. Maximum number of fields is {self.max_fields}.")
-        self._items.append((unquote_plus(name.decode("latin-1")), unquote_plus(value.decode("latin-1"))))
 
-    def _add_fields(self, segments: list[str]) -> None:
-        """Add ``name=value`` segments (latin-1 text, ``+`` already turned into spaces; empty ones
-        skipped), enforcing both limits."""
-        max_size = self.max_part_size
-        count = len(segments) - segments.count("")
-        if self._fields + count <= self.max_fields and max(map(len, segments), default=0) <= max_size:
-            # PERF: no limit can be hit: one comprehension, and unquoting only where a ``%`` is.
-            self._fields += count
-            pairs = [segment.partition("=") for segment in segments if segment]
-            self._items.extend(
-                (unquote(name) if "%" in name else name, unquote(value) if "%" in value else value)
-                for name, _, value in pairs
-            )
+    def _add_field(self, name: bytes | bytearray | memoryview, value: bytes | bytearray | memoryview) -> None:
+        self._count_field()
+        self._items.append((unquote_plus(str(name, "latin-1")), unquote_plus(str(value, "latin-1"))))
+
+    def _extend_pending(self, chunk: bytes, start: int, end: int) -> None:
+        """Carry ``chunk[start:end]``, the start of a field that continues in the next chunk.
+
+        The field's size is checked before anything is buffered.
+        """
+        if start >= end:
             return
-        for segment in segments:
-            if not segment:
-                continue
-            name, eq, value = segment.partition("=")
-            if len(segment) - len(eq) > max_size:
-                self._check_size(len(segment) - len(eq))
-            self._fields += 1
-            if self._fields > self.max_fields:
-                raise MultiPartException(f"Too many fields. Maximum number of fields is {self.max_fields}.")
-            self._items.append((unquote(name), unquote(value)))
+        eq = -1 if self._in_value else chunk.find(b"=", start, end)
+        size = len(self._field_name) + len(self._field_value) + end - start - (eq >= 0)
+        if size > self.max_part_size:
+            self._check_size(size)
+        data = chunk if start == 0 and end == len(chunk) else memoryview(chunk)[start:end]
+        if self._in_value:
+            self._field_value += data
+        elif eq < 0:
+            self._field_name += data
+        else:
+            eq -= start
+            self._field_name += data[:eq]
+            self._field_value += data[eq + 1 :]
+            self._in_value = True
+
+    def _finish_pending(self, chunk: bytes, end: int) -> None:
+        """Complete the carried-over field with ``chunk[:end]`` (the bytes before the first ``&``)."""
+        self._extend_pending(chunk, 0, end)
+        if self._field_name or self._field_value or self._in_value:
+            self._add_field(self._field_name, self._field_value)
+        self.on_field_start()
+
+    def _add_complete(self, chunk: bytes, start: int, end: int) -> None:
+        """Add the complete ``&``-separated fields in ``chunk[start:end]`` (empty ones skipped)."""
+        max_size = self.max_part_size
+        if self._current_fields + chunk.count(b"&", start, end) + 1 <= self.max_fields:
+            # PERF: the field limit cannot be hit: decode once, one C-level split, and unquote only
+            # where a ``%`` is (``+`` is turned into a space once for the whole block).
+            text = str(memoryview(chunk)[start:end], "latin-1")
+            if "+" in text:
+                text = text.replace("+", " ")
+            segments = text.split("&")
+            if end - start <= max_size or max(map(len, segments)) <= max_size:
+                pairs = [segment.partition("=") for segment in segments if segment]
+                self._current_fields += len(pairs)
+                self._items.extend(
+                    (unquote(name) if "%" in name else name, unquote(value) if "%" in value else value)
+                    for name, _, value in pairs
+                )
+                return
+        # A limit may be hit: walk the fields one by one and stop at the first one over a limit.
+        view = memoryview(chunk)
+        pos = start
+        while True:
+            amp = chunk.find(b"&", pos, end)
+            stop = end if amp < 0 else amp
+            if stop > pos:
+                eq = chunk.find(b"=", pos, stop)
+                self._check_size(stop - pos - (eq >= 0))
+                if eq < 0:
+                    self._add_field(view[pos:stop], b"")
+                else:
+                    self._add_field(view[pos:eq], view[eq + 1 : stop])
+            if amp < 0:
+                return
+            pos = amp + 1
+
+    def _feed(self, chunk: bytes) -> None:
+        last = chunk.rfind(b"&")
+        if last < 0:
+            self._extend_pending(chunk, 0, len(chunk))
+            return
+        start = 0
+        if self._field_name or self._in_value:
+            if len(chunk) <= _SMALL_PIECE:
+                # PERF: a small chunk (slow client) is joined to the carried-over field and parsed
+                # in one go, rather than finishing that field on its own.
+                head = self._field_name + b"=" + self._field_value if self._in_value else self._field_name
+                self.on_field_start()
+                last += len(head)
+                chunk = bytes(head) + chunk
+            else:
+                first = chunk.find(b"&")
+                self._finish_pending(chunk, first)
+                start = first + 1
+        self._add_complete(chunk, start, last)
+        self._extend_pending(chunk, last + 1, len(chunk))
 
     async def parse(self) -> FormData:
         """Read the whole stream and return the fields in order."""
         try:
-            return await self._parse()
+            async for chunk in self.stream:
+                if chunk:
+                    self._feed(chunk if type(chunk) is bytes else bytes(chunk))
+            self._finish_pending(b"", 0)
         except BaseException:
             await _close_stream(self.stream)
             raise
-
-    async def _parse(self) -> FormData:
-        max_size = self.max_part_size
-        # The incomplete field carried over from previous chunks, as pieces (no quadratic joins when
-        # a field arrives in many small chunks), its length, and whether it holds its ``=``.
-        pending: list[str] = []
-        pending_size = 0
-        pending_eq = False
-        async for chunk in self.stream:
-            if not chunk:
-                continue
-            # PERF: decode the chunk once (latin-1 is one char per byte, so sizes are unchanged) and
-            # split it with one C-level call; only the last piece can be incomplete.
-            text = chunk.decode("latin-1")
-            if "+" in text:
-                # ``unquote_plus`` is ``unquote`` after ``+`` -> space: do the replace once per chunk.
-                text = text.replace("+", " ")
-            if "&" in text:
-                segments = text.split("&")
-                last = segments.pop()
-                if pending:
-                    pending.append(segments[0])
-                    segments[0] = "".join(pending)
-                self._add_fields(segments)
-                pending = [last]
-                pending_size = len(last)
-                pending_eq = "=" in last
-            else:
-                pending.append(text)
-                pending_size += len(text)
-                if not pending_eq:
-                    pending_eq = "=" in text
-            # The running size is checked per chunk, so an oversized field is rejected before it is
-            # all buffered.
-            if pending_size - pending_eq > max_size:
-                self._check_size(pending_size - pending_eq)
-        if pending_size:
-            self._add_fields(["".join(pending)])
         return FormData(self._items)
 
 
@@ -549,18 +600,21 @@ class MultiPartParser:
         _, params = _parse_options(self.headers.get("content-type", ""))
         charset = params.get("charset", "utf-8")
         try:
-            info = codecs.lookup(charset)
+            info = codecs.lookup(charset)  # looked up once per form, not once per part
         except LookupError:
             info = None
-        # Codecs that are not text encodings ("base64", "zip", "rot13") cannot decode form text.
+        # As Starlette: a charset Python does not know, or a codec that is not a text encoding
+        # ("base64", "zip", "rot13"), means latin-1 (every byte is a character; nothing fails).
         if info is None or not getattr(info, "_is_text_encoding", True):
-            raise MultiPartException(f"Unknown charset in multipart: {charset!r}.")
-        self._charset = charset
+            self._charset = "latin-1"
+        else:
+            self._charset = info.name
         boundary = params.get("boundary")
         if boundary is None:
             raise MultiPartException("Missing boundary in multipart.")
         if not boundary or len(boundary) > MAX_BOUNDARY_LENGTH:
-            raise MultiPartException("Invalid boundary in multipart.")
+            # lyre decision: refused up front (Starlette's parser fails on such a body later).
+            raise MultiPartException("Invalid multipart data.")
         return boundary.encode("latin-1")
 
     def _make_parser(self, boundary: bytes) -> Any:
