@@ -949,3 +949,220 @@ def test_endless_stream_sent_from_a_child_task_starts_at_once_on_asyncio() -> No
         assert response.headers["x-author"] == "John"
         lines = response.iter_lines()
         assert [next(lines) for _ in range(3)] == ["tick", "tick", "tick"]
+
+
+# -- task model: contexts, child-task senders, disconnect bookkeeping ------------------------------
+
+
+class OuterProbe:
+    """A pure ASGI middleware above the BaseHTTPMiddleware that records the context variable after."""
+
+    def __init__(self, app: Any, seen: dict[str, Any]) -> None:
+        self.app = app
+        self.seen = seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        self.seen["outer after"] = ctxvar.get()
+
+
+@pytest.mark.anyio
+async def test_endpoint_and_background_see_dispatch_values_but_their_own_stay_below() -> None:
+    seen: dict[str, Any] = {}
+
+    class Ctx(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            ctxvar.set("dispatch value")
+            response = await call_next(request)
+            seen["dispatch after call_next"] = ctxvar.get()
+            return response
+
+    def background() -> None:
+        seen["background saw"] = ctxvar.get()
+        ctxvar.set("background value")
+
+    async def endpoint(request: Request) -> Response:
+        seen["endpoint saw"] = ctxvar.get()
+        ctxvar.set("endpoint value")
+        return PlainTextResponse("ok", background=BackgroundTask(background))
+
+    driver = Driver()
+    inner = Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(Ctx)])
+    await driver.run(OuterProbe(inner, seen))
+    assert seen == {
+        "endpoint saw": "dispatch value",
+        "dispatch after call_next": "dispatch value",
+        "background saw": "endpoint value",
+        # dispatch runs in the caller's task, so only its own value is visible above it
+        "outer after": "dispatch value",
+    }
+
+
+@pytest.mark.anyio
+async def test_background_waits_for_a_slow_final_send() -> None:
+    log: list[str] = []
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse("slow", background=BackgroundTask(log.append, "background"))
+
+    driver = Driver()
+
+    async def slow_send(message: Message) -> None:
+        log.append(f"begin {message['type']}")
+        await anyio.sleep(0.01)
+        log.append(f"end {message['type']}")
+
+    app = Lyre(routes=[Route("/", endpoint)], middleware=[Middleware(AddHeader)])
+    await app(driver.scope(), driver.receive, slow_send)
+    assert log[-2:] == ["end http.response.body", "background"]
+
+
+@pytest.mark.anyio
+async def test_early_hints_from_dispatch_and_app_arrive_in_order_before_the_start() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await Request(scope, receive, send).send_early_hints("</app.js>; rel=preload")
+        await PlainTextResponse("body")(scope, receive, send)
+
+    async def dispatch(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        await request.send_early_hints("</dispatch.css>; rel=preload")
+        return await call_next(request)
+
+    driver = Driver()
+    scope = driver.scope()
+    scope["extensions"] = {"http.response.early_hint": {}}
+    await BaseHTTPMiddleware(app, dispatch=dispatch)(scope, driver.receive, driver.send)
+    hints = [m["links"] for m in driver.sent if m["type"] == "http.response.early_hint"]
+    assert hints == [[b"</dispatch.css>; rel=preload"], [b"</app.js>; rel=preload"]]
+    assert [m["type"] for m in driver.sent][2] == "http.response.start"
+    assert driver.body == b"body"
+
+
+def one_shot_receive(*messages: Message) -> Receive:
+    """A server receive that hands out ``messages`` once each and fails if asked for more."""
+    queue = list(messages)
+
+    async def receive() -> Message:
+        assert queue, "receive() called again: the middleware should have remembered the disconnect"
+        return queue.pop(0)
+
+    return receive
+
+
+@pytest.mark.anyio
+async def test_a_disconnect_the_app_saw_is_known_to_dispatch_without_asking_again() -> None:
+    answers: list[bool] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        assert (await receive())["type"] == "http.disconnect"
+        assert (await receive())["type"] == "http.disconnect"  # asked twice, served from memory
+        await PlainTextResponse("late")(scope, receive, send)
+
+    class Check(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            response = await call_next(request)
+            answers.append(await request.is_disconnected())
+            return response
+
+    driver = Driver()
+    await Check(app)(driver.scope(method="POST"), one_shot_receive({"type": "http.disconnect"}), driver.send)
+    assert answers == [True]
+
+
+@pytest.mark.anyio
+async def test_streaming_in_dispatch_after_the_app_read_the_body_fails_fast() -> None:
+    errors: list[str] = []
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse(await request.body())
+
+    class Late(BaseHTTPMiddleware):
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+            response = await call_next(request)
+            with anyio.fail_after(1):
+                try:
+                    async for _ in request.stream():
+                        pass  # pragma: no cover
+                except RuntimeError as exc:
+                    errors.append(str(exc))
+            return response
+
+    driver = Driver(body=[b"x", b"y"])
+    app = Lyre(routes=[Route("/", endpoint, methods=["POST"])], middleware=[Middleware(Late)])
+    await driver.run(app, method="POST")
+    assert (driver.body, errors) == (b"xy", ["Stream consumed"])
+
+
+@pytest.mark.anyio
+async def test_layers_of_middleware_share_one_disconnect_from_the_server() -> None:
+    ran: list[int] = []
+
+    def layer(number: int) -> Middleware:
+        async def dispatch(request: Request, call_next: RequestResponseEndpoint) -> Response:
+            response = await call_next(request)
+            response.background = BackgroundTask(ran.append, number)
+            return response
+
+        return Middleware(BaseHTTPMiddleware, dispatch=dispatch)
+
+    async def endpoint(request: Request) -> Response:
+        with pytest.raises(ClientDisconnect):
+            await request.body()
+        return Response(b"")
+
+    app = Lyre(routes=[Route("/", endpoint)], middleware=[layer(n) for n in range(5)])
+    driver = Driver()
+    await app(driver.scope(), one_shot_receive({"type": "http.disconnect"}), driver.send)
+    assert sorted(ran) == [0, 1, 2, 3, 4]
+    assert [m["type"] for m in driver.sent] == ["http.response.start", "http.response.body"]
+
+
+@pytest.mark.anyio
+async def test_app_error_keeps_its_own_cause_when_raised_from_call_next() -> None:
+    caught: list[BaseException] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            {}["missing"]
+        except KeyError:
+            raise Boom("while handling")  # implicit context, no explicit cause
+
+    async def dispatch(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        try:
+            return await call_next(request)
+        except Boom as exc:
+            caught.append(exc)
+            return PlainTextResponse("handled")
+
+    driver = Driver()
+    await driver.run(BaseHTTPMiddleware(app, dispatch=dispatch))
+    assert driver.body == b"handled"
+    assert isinstance(caught[0].__cause__, KeyError)
+
+
+@pytest.mark.anyio
+async def test_endless_stream_sent_from_a_child_task_starts_at_once(anyio_backend: str) -> None:
+    # The shape of sse-starlette's EventSourceResponse: children send, the app's own task waits.
+    got: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def stream() -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            while True:
+                await send({"type": "http.response.body", "body": b"tick", "more_body": True})
+                await anyio.sleep(0.001)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stream)
+
+    class Stop(Exception):
+        pass
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            got.append(message["body"])
+            if len(got) == 3:
+                raise Stop()
+
+    with anyio.fail_after(5), pytest.raises(Stop):
+        await AddHeader(app)(Driver().scope(), Driver().receive, send)
+    assert got == [b"tick"] * 3
