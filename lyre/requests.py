@@ -424,6 +424,10 @@ class Request(HTTPConnection[StateT]):
         self._check_consumed()
         receive = self._receive
         while True:
+            if self._stream_consumed:
+                # Another stream() of this request read the body's end meanwhile: nothing more
+                # will arrive, so end here instead of waiting on receive() again.
+                break
             message = await receive()
             kind = message["type"]
             if kind == "http.request":

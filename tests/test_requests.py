@@ -323,6 +323,28 @@ async def test_abandoned_stream_can_continue() -> None:
 
 
 @pytest.mark.anyio
+async def test_interleaved_streams_end_when_either_reads_the_last_chunk() -> None:
+    calls = 0
+    inner = receiver(b"x", b"y")
+
+    async def counting_receive() -> Message:
+        nonlocal calls
+        calls += 1
+        return await inner()
+
+    request = Request(make_scope(), counting_receive)
+    first, second = request.stream(), request.stream()
+    assert await second.__anext__() == b"x"
+    assert await first.__anext__() == b"y"  # the last chunk: the body is now consumed
+    assert await second.__anext__() == b""  # ends without another receive()
+    assert await first.__anext__() == b""
+    assert calls == 2
+    for stream in (first, second):
+        with pytest.raises(StopAsyncIteration):
+            await stream.__anext__()
+
+
+@pytest.mark.anyio
 async def test_disconnect_while_reading() -> None:
     request = Request(make_scope(), receiver(b"a", disconnect=True))
     with pytest.raises(ClientDisconnect):
