@@ -29,7 +29,8 @@ import anyio.to_thread
 from lyre._utils import get_route_path as get_route_path
 from lyre.datastructures import URL, Headers
 from lyre.exceptions import HTTPException as HTTPException
-from lyre.responses import FileResponse, RedirectResponse, Response, _guess_media_type, _preload_small_file
+from lyre._fileresponse import _guess_media_type, _preload_small_file
+from lyre.responses import FileResponse, RedirectResponse, Response
 from lyre.types import Receive, Scope, Send
 from lyre.websockets import WebSocketClose as WebSocketClose
 
@@ -193,7 +194,8 @@ class StaticFiles:
             accept_encoding = _header(scope, b"accept-encoding")
             if accept_encoding:
                 encodings = _accepted_encodings(accept_encoding)
-        trailing_slash = get_route_path(scope).endswith("/")
+        # ``get_response`` may be called with a bare ``{"method": ...}`` scope (no path): no slash.
+        trailing_slash = "path" in scope and get_route_path(scope).endswith("/")
         # PERF: a plain GET of a small file is read in the lookup's thread hop (one hop per request).
         preload = (
             scope["method"] == "GET"
@@ -205,7 +207,7 @@ class StaticFiles:
         found = await self._lookup(path, encodings, preload, trailing_slash)
         if found.stat_result is not None:
             if found.index_path is not None:
-                if not scope["path"].endswith("/"):
+                if not trailing_slash:
                     url = URL(scope=scope)
                     return RedirectResponse(url=url.replace(path=url.path + "/"))
                 return self._serve(found.index_path, found, scope)

@@ -278,13 +278,32 @@ async def test_websocket_denial_with_file(twenty: Path) -> None:
 @pytest.mark.anyio
 async def test_stale_stat_result_headers_describe_what_is_sent(twenty: Path) -> None:
     st = os.stat(twenty)
-    twenty.write_bytes(b"short")
+    twenty.write_bytes(CONTENT + b"+more")
     os.utime(twenty, (st.st_mtime + 10, st.st_mtime + 10))
     messages = await run(FileResponse(twenty, stat_result=st))
     headers = headers_of(messages)
-    assert headers["content-length"] == "5"
+    assert headers["content-length"] == "25"
     assert headers["etag"] == expected_etag(twenty)
-    assert body_of(messages) == b"short"
+    assert body_of(messages) == CONTENT + b"+more"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("range_header", [None, "bytes=0-1", "bytes=1-2,12-15"])
+async def test_file_shorter_than_its_stat_result_fails_before_sending(
+    twenty: Path, range_header: str | None
+) -> None:
+    response = FileResponse(twenty, stat_result=os.stat(twenty))
+    twenty.write_bytes(b"0123")
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = make_scope(headers={"range": range_header} if range_header else None)
+    with pytest.raises(RuntimeError, match=re.escape(f"File at path {twenty} is shorter than expected.")):
+        with anyio.fail_after(10):
+            await response(scope, never_disconnect, send)
+    assert sent == []
 
 
 @pytest.mark.anyio
@@ -373,19 +392,22 @@ async def test_disconnect_stops_large_transfer_below_2_4(tmp_path: Path) -> None
 
 
 @pytest.mark.anyio
-async def test_oserror_on_send_with_asgi_2_4_is_client_disconnect(tmp_path: Path) -> None:
+async def test_oserror_from_send_with_asgi_2_4_propagates_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "big.bin"
     path.write_bytes(b"x" * 5000)
+    broken = OSError("broken pipe")
 
     class Small(FileResponse):
         chunk_size = 1000
 
     async def send(message: Message) -> None:
         if message["type"] == "http.response.body":
-            raise OSError("broken pipe")
+            raise broken
 
-    with pytest.raises(ClientDisconnect):
+    with pytest.raises(OSError) as info:
         await Small(path)(make_scope(spec_version="2.4"), never_disconnect, send)
+    assert info.value is broken
+    assert not isinstance(info.value, ClientDisconnect)
 
 
 # --- ranges ---------------------------------------------------------------------------------------
@@ -581,19 +603,29 @@ def test_generate_multipart_length_matches() -> None:
 
 
 @pytest.mark.anyio
-async def test_many_small_ranges_are_batched(tmp_path: Path) -> None:
+async def test_many_small_ranges_one_message_per_piece_but_batched_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = os.urandom(1000)
     path = tmp_path / "f.bin"
     path.write_bytes(data)
     header = "bytes=" + ",".join(f"{i * 10}-{i * 10 + 2}" for i in range(100))
+    real_run_sync = anyio.to_thread.run_sync
+    hops: list[str] = []
+
+    async def counting(func: Any, *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(func, "__name__", repr(func)))
+        return await real_run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
     messages = await run(FileResponse(path), make_scope(headers={"range": header}))
     assert messages[0]["status"] == 206
-    bodies = [m for m in messages if m["type"] == "http.response.body"]
-    assert len(bodies) == 1
-    body = bodies[0]["body"]
-    assert int(headers_of(messages)["content-length"]) == len(body)
-    assert body.count(b"Content-Range: bytes ") == 100
-    assert b"Content-Range: bytes 990-992/1000\r\n\r\n" + data[990:993] + b"\r\n--" in body
+    bodies = [m["body"] for m in messages[1:]]
+    # per range: part header, data, CRLF; then the closing boundary
+    assert len(bodies) == 3 * 100 + 1
+    assert bodies[-3:-1] == [data[990:993], b"\r\n"] and bodies[-1].endswith(b"--")
+    assert int(headers_of(messages)["content-length"]) == sum(map(len, bodies))
+    assert hops.count("_pread_many") == 1
 
 
 @pytest.mark.anyio
