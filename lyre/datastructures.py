@@ -424,7 +424,9 @@ class URL:
                 hostname = c.netloc.rpartition("@")[2]
                 if not hostname.endswith("]"):
                     hostname = hostname.rpartition(":")[0] if ":" in hostname else hostname
-            elif ":" in hostname and not hostname.startswith("["):
+            elif hostname.count(":") > 1 and not hostname.startswith("["):
+                # A bare IPv6 address (two or more colons) gets its brackets; a ``host:port`` given
+                # as the hostname (one colon) is used as it is.
                 hostname = f"[{hostname}]"
             netloc = hostname if port is None else f"{hostname}:{port}"
             if username is not None:

@@ -167,6 +167,19 @@ def test_url_replace() -> None:
         url.replace(bogus=1)
 
 
+def test_url_replace_hostname_carrying_a_port() -> None:
+    base = URL("http://a.test:9000/x")
+    # One colon: a host with its port, used verbatim (no brackets, no ValueError from urlsplit).
+    moved = base.replace(hostname="b.test:7000", port=None)
+    assert moved == "http://b.test:7000/x"
+    assert (moved.hostname, moved.port) == ("b.test", 7000)
+    assert repr(moved) == "URL('http://b.test:7000/x')"
+    # Already bracketed IPv6, with or without a port, is also used verbatim.
+    assert base.replace(hostname="[2001:db8::5]:81", port=None) == "http://[2001:db8::5]:81/x"
+    # A bare IPv6 address still gets brackets.
+    assert base.replace(hostname="2001:db8::5") == "http://[2001:db8::5]:9000/x"
+
+
 def test_url_replace_without_authority_does_not_crash() -> None:
     url = URL("/path")
     assert isinstance(url.replace(port=8000), URL)
