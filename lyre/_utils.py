@@ -6,6 +6,7 @@ import functools
 import inspect
 import ipaddress
 import re
+import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -30,13 +31,30 @@ __all__ = [
 ]
 
 
+def _marked_coroutine_function(obj: Any) -> bool:
+    """Whether ``obj`` carries asyncio's "coroutine function" marker.
+
+    ``unittest.mock`` marks ``AsyncMock`` objects and ``create_autospec`` mocks of async functions
+    this way; ``inspect.iscoroutinefunction`` does not look at the marker on every Python version.
+    (Read directly, because ``asyncio.iscoroutinefunction`` is deprecated. Without asyncio imported,
+    nothing can carry its marker.)
+    """
+    asyncio = sys.modules.get("asyncio")
+    marker = getattr(getattr(asyncio, "coroutines", None), "_is_coroutine", None)
+    return marker is not None and getattr(obj, "_is_coroutine", None) is marker
+
+
 def is_async_callable(obj: Any) -> Any:
-    """True for coroutine functions and objects whose ``__call__`` is one (``partial`` unwrapped)."""
+    """True for coroutine functions and objects whose ``__call__`` is one (``partial`` unwrapped),
+    including async mocks."""
     while isinstance(obj, functools.partial):
         obj = obj.func
-    return inspect.iscoroutinefunction(obj) or (
-        callable(obj) and inspect.iscoroutinefunction(getattr(obj, "__call__", None))  # noqa: B004
-    )
+    if inspect.iscoroutinefunction(obj) or _marked_coroutine_function(obj):
+        return True
+    if not callable(obj):
+        return False
+    call = getattr(obj, "__call__", None)  # noqa: B004
+    return inspect.iscoroutinefunction(call) or _marked_coroutine_function(call)
 
 
 class AwaitableOrContextManager(Awaitable[T_co], AbstractAsyncContextManager[T_co], Protocol[T_co]):

@@ -66,6 +66,24 @@ def test_is_async_callable() -> None:
     assert not is_async_callable(agen)
 
 
+def test_is_async_callable_recognises_async_mocks() -> None:
+    from unittest import mock
+
+    async def handler(x: int) -> int:
+        return x
+
+    def plain(x: int) -> int:
+        return x
+
+    assert is_async_callable(mock.create_autospec(handler))
+    assert is_async_callable(functools.partial(mock.create_autospec(handler), 1))
+    assert is_async_callable(mock.AsyncMock())
+    assert not is_async_callable(mock.create_autospec(plain))
+    assert not is_async_callable(mock.MagicMock())
+    assert not is_async_callable(mock.Mock())
+    assert not is_async_callable(object())
+
+
 @pytest.mark.parametrize(
     ("path", "root", "expected"),
     [
