@@ -31,7 +31,7 @@ def _encodable(text: str) -> bool:
 
 def refusal(scope: Scope) -> Response | None:
     """The response refusing this ``http`` request, or ``None`` when it is admitted."""
-    if len(scope["headers"]) > MAX_REQUEST_HEADERS:
+    if len(scope.get("headers", ())) > MAX_REQUEST_HEADERS:
         return PlainTextResponse("Request Header Fields Too Large", status_code=431)
     path: str = scope["path"]
     if not path.isascii() and not _encodable(path):

@@ -52,7 +52,7 @@ class _RequestBodyLimitResponseSent(Exception):
 
 
 def _declared_length(scope: Scope) -> int | None:
-    for key, value in scope["headers"]:
+    for key, value in scope.get("headers", ()):
         if key == b"content-length":
             return int(value) if value.isdigit() else None
     return None
