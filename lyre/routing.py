@@ -35,7 +35,7 @@ from lyre._utils import get_route_path, is_async_callable, parse_host_header
 from lyre.concurrency import run_in_threadpool
 from lyre.convertors import CONVERTOR_TYPES, Convertor, StringConvertor
 from lyre.datastructures import URL, Headers, URLPath
-from lyre.exceptions import HTTPException, StarletteDeprecationWarning
+from lyre.exceptions import HTTPException, StarletteDeprecationWarning, _warn_deprecated
 from lyre.middleware import Middleware
 from lyre.middleware.body_limit import STARTED_SCOPE_KEY, RequestBodyLimitMiddleware
 from lyre.requests import Request
@@ -866,13 +866,14 @@ class Router:
         if lifespan is None:
             self.lifespan_context = _HandlersLifespan(self)
         elif inspect.isasyncgenfunction(lifespan):
-            _deprecated(
+            # Attributed to this module (not the caller), as Starlette does.
+            _warn_deprecated(
                 "async generator function lifespans are deprecated, "
                 "use an @contextlib.asynccontextmanager function instead",
             )
             self.lifespan_context = contextlib.asynccontextmanager(lifespan)
         elif inspect.isgeneratorfunction(lifespan):
-            _deprecated(
+            _warn_deprecated(
                 "generator function lifespans are deprecated, "
                 "use an @contextlib.asynccontextmanager function instead",
             )
