@@ -506,8 +506,9 @@ class FileResponse(Response):
                 await send(start)
                 await send({"type": "http.response.body", "body": data})
             else:
-                fd, owned = None, fd
-                file = await self._adopt(owned)
+                streamed: int = fd
+                fd = None  # _adopt owns it now
+                file = await self._adopt(streamed)
                 await self._send_chunks(scope, receive, send, file, start, data, size)
         finally:
             if fd is not None:

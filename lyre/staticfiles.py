@@ -26,10 +26,10 @@ from typing import Union
 
 import anyio.to_thread
 
+from lyre._fileresponse import _guess_media_type, _preload_small_file
 from lyre._utils import get_route_path as get_route_path
 from lyre.datastructures import URL, Headers
 from lyre.exceptions import HTTPException as HTTPException
-from lyre._fileresponse import _guess_media_type, _preload_small_file
 from lyre.responses import FileResponse, RedirectResponse, Response
 from lyre.types import Receive, Scope, Send
 from lyre.websockets import WebSocketClose as WebSocketClose

@@ -674,3 +674,225 @@ async def test_response_object_can_be_sent_again_after_a_range(twenty: Path) -> 
     assert "content-range" not in headers_of(full)
     assert headers_of(full)["content-length"] == "20"
     assert body_of(full) == CONTENT
+
+
+# --- the streamed file is closed on every way out ------------------------------------------------
+
+FIVE_K = bytes(range(250)) * 20
+REQUESTS = {"whole": None, "one-range": "bytes=100-", "two-ranges": "bytes=0-1499,3000-4999"}
+
+
+class Chunked(FileResponse):
+    chunk_size = 1000
+
+
+@pytest.fixture
+def five_k(tmp_path: Path) -> Path:
+    path = tmp_path / "five_k.bin"
+    path.write_bytes(FIVE_K)
+    return path
+
+
+@pytest.fixture
+def handed_out(monkeypatch: pytest.MonkeyPatch) -> list[anyio.AsyncFile[bytes]]:
+    """Records each file object ``anyio.open_file`` returns while the test runs."""
+    handles: list[anyio.AsyncFile[bytes]] = []
+    real_open_file = anyio.open_file
+
+    async def recording(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        handle = await real_open_file(file, mode, *args, **kwargs)
+        handles.append(handle)
+        return handle
+
+    monkeypatch.setattr(anyio, "open_file", recording)
+    return handles
+
+
+def request_scope(kind: str, spec_version: str | None) -> dict[str, Any]:
+    range_header = REQUESTS[kind]
+    return make_scope(headers={"range": range_header} if range_header else None, spec_version=spec_version)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", list(REQUESTS))
+async def test_streamed_file_comes_from_anyio_open_file_and_is_closed(
+    five_k: Path, handed_out: list[anyio.AsyncFile[bytes]], kind: str
+) -> None:
+    messages = await run(Chunked(five_k), request_scope(kind, None))
+    assert messages[0]["status"] == (200 if kind == "whole" else 206)
+    assert len(handed_out) == 1
+    assert handed_out[0].wrapped.closed
+
+
+@pytest.mark.anyio
+async def test_small_whole_file_is_read_without_a_file_object(
+    twenty: Path, handed_out: list[anyio.AsyncFile[bytes]]
+) -> None:
+    assert body_of(await run(FileResponse(twenty))) == CONTENT
+    assert handed_out == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("spec_version", ["2.3", "2.4"])
+@pytest.mark.parametrize("kind", list(REQUESTS))
+async def test_outside_cancellation_mid_body_closes_the_file(
+    five_k: Path, handed_out: list[anyio.AsyncFile[bytes]], kind: str, spec_version: str
+) -> None:
+    background: list[str] = []
+
+    async def note() -> None:
+        background.append("ran")
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            outer.cancel()
+            await anyio.sleep_forever()
+
+    with anyio.fail_after(10):
+        with anyio.CancelScope() as outer:
+            await Chunked(five_k, background=BackgroundTask(note))(
+                request_scope(kind, spec_version), never_disconnect, send
+            )
+    assert outer.cancelled_caught
+    assert background == []
+    assert [handle.wrapped.closed for handle in handed_out] == [True]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("spec_version", ["2.3", "2.4"])
+@pytest.mark.parametrize("kind", list(REQUESTS))
+async def test_failing_send_closes_the_file_and_its_error_propagates(
+    five_k: Path, handed_out: list[anyio.AsyncFile[bytes]], kind: str, spec_version: str
+) -> None:
+    reset = ConnectionResetError("peer went away")
+    listened: list[bool] = []
+
+    async def receive() -> Message:
+        listened.append(True)
+        return await never_disconnect()
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            raise reset
+
+    with anyio.fail_after(10), pytest.raises(OSError) as info:
+        await Chunked(five_k)(request_scope(kind, spec_version), receive, send)
+    assert info.value is reset
+    assert [handle.wrapped.closed for handle in handed_out] == [True]
+    if spec_version == "2.4":
+        assert listened == []  # from 2.4 on, send itself reports the disconnect
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("spec_version", [None, "2.3"])
+@pytest.mark.parametrize("kind", list(REQUESTS))
+async def test_disconnect_closes_the_file_before_the_background_task(
+    five_k: Path, handed_out: list[anyio.AsyncFile[bytes]], kind: str, spec_version: str | None
+) -> None:
+    gone = anyio.Event()
+    seen_by_task: list[bool] = []
+    first = True
+
+    async def receive() -> Message:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            gone.set()
+            await anyio.sleep_forever()  # a client that stopped reading
+
+    async def task() -> None:
+        seen_by_task.extend(handle.wrapped.closed for handle in handed_out)
+
+    with anyio.fail_after(10):
+        await Chunked(five_k, background=BackgroundTask(task))(
+            request_scope(kind, spec_version), receive, send
+        )
+    assert seen_by_task == [True]
+
+
+# --- message layout, method spelling, header order ----------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_multipart_sends_each_piece_as_its_own_message(twenty: Path) -> None:
+    class Tiny(FileResponse):
+        chunk_size = 4
+
+    messages = await run(Tiny(twenty), make_scope(headers={"range": "bytes=1-9,12-13,13-14"}))
+    assert messages[0]["status"] == 206
+    boundary = headers_of(messages)["content-type"].rpartition("=")[2]
+
+    def part(first: int, last: int) -> bytes:
+        return (
+            f"--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Range: bytes {first}-{last}/20\r\n\r\n"
+        ).encode()
+
+    assert [m["body"] for m in messages[1:]] == [
+        part(1, 9), b"1234", b"5678", b"9", b"\r\n",
+        part(12, 14), b"cde", b"\r\n",
+        f"--{boundary}--".encode(),
+    ]  # fmt: skip
+    assert [m["more_body"] for m in messages[1:]] == [True] * 8 + [False]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["head", "Head", "HEAD"])
+async def test_head_in_any_letter_case_has_no_body(twenty: Path, method: str) -> None:
+    messages = await run(FileResponse(twenty), make_scope(method))
+    assert headers_of(messages)["content-length"] == "20"
+    assert body_of(messages) == b""
+    ranged = await run(FileResponse(twenty), make_scope(method, headers={"range": "bytes=3-4"}))
+    assert ranged[0]["status"] == 206
+    assert body_of(ranged) == b""
+
+
+@pytest.mark.anyio
+async def test_lower_case_get_still_honours_ranges(twenty: Path) -> None:
+    messages = await run(FileResponse(twenty), make_scope("get", headers={"range": "bytes=3-4"}))
+    assert messages[0]["status"] == 206
+    assert body_of(messages) == b"34"
+
+
+@pytest.mark.anyio
+async def test_partial_content_headers_keep_their_places(twenty: Path) -> None:
+    response = FileResponse(twenty, filename="data.txt", headers={"x-first": "1"})
+    names = [name for name, _ in response.raw_headers]  # before sending: no stat headers yet
+    full = [name.decode() for name, _ in (await run(response))[0]["headers"]]
+    assert full[: len(names)] == [name.decode() for name in names]
+
+    single = await run(response, make_scope(headers={"range": "bytes=2-5"}))
+    assert [name.decode() for name, _ in single[0]["headers"]] == [*full, "content-range"]
+    assert headers_of(single)["content-length"] == "4"
+
+    multi = await run(response, make_scope(headers={"range": "bytes=0-1,5-6"}))
+    multi_headers = multi[0]["headers"]
+    assert [name.decode() for name, _ in multi_headers] == full
+    assert dict(multi_headers)[b"content-type"].startswith(b"multipart/byteranges; boundary=")
+
+
+# --- module layout ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first", ["lyre.responses", "lyre._fileresponse", "lyre.staticfiles"])
+def test_file_names_are_the_same_objects_whichever_module_is_imported_first(first: str) -> None:
+    import subprocess
+    import sys
+
+    names = (
+        "FileResponse MalformedRangeHeader RangeNotSatisfiable _guess_media_type _preload_small_file "
+        "_open_file _pread _pread_many _read_then_close _request_header _stat_header_values"
+    )
+    script = (
+        f"import importlib; importlib.import_module({first!r})\n"
+        "import lyre.responses as r, lyre._fileresponse as f\n"
+        f"for name in {names!r}.split():\n"
+        "    assert getattr(r, name) is getattr(f, name), name\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)

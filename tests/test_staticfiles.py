@@ -598,3 +598,23 @@ def test_incidental_names_importable() -> None:
     for name in names.split():
         assert hasattr(module, name), name
     assert module.FileResponse is lyre.responses.FileResponse
+
+
+@pytest.mark.anyio
+async def test_get_response_with_a_scope_holding_only_the_method(root: Path, tmp_path: Path) -> None:
+    """``get_response`` can be driven directly with ``{"method": ...}`` and a path from ``get_path``."""
+    static = StaticFiles(directory=root)
+    for escaping in ("/../secret.txt", "/../static2/secret.txt", "/sub/../../secret.txt"):
+        with pytest.raises(HTTPException) as info:
+            await static.get_response(static.get_path({"path": escaping}), {"method": "GET"})
+        assert info.value.status_code == 404, escaping
+    response = await static.get_response(static.get_path({"path": "/hello.txt"}), {"method": "GET"})
+    assert response.status_code == 200
+    assert response.headers["content-length"] == "5"
+    linked = tmp_path / "linked"
+    linked.symlink_to(tmp_path)
+    with pytest.raises(HTTPException) as info:
+        await StaticFiles(directory=linked / "static", follow_symlink=True).get_response(
+            "../secret.txt", {"method": "GET"}
+        )
+    assert info.value.status_code == 404
