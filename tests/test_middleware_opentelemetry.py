@@ -221,3 +221,47 @@ def test_missing_package_gives_a_clear_import_error(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
     with pytest.raises(ImportError, match=r"^The `opentelemetry-api` package is required to use `OpenTelemetryMiddleware`\.$"):
         importlib.import_module("lyre.middleware.opentelemetry")
+
+
+@pytest.mark.anyio
+async def test_same_scope_served_twice_is_traced_twice() -> None:
+    provider = RecordingProvider()
+    middleware = OpenTelemetryMiddleware(ok_app, tracer_provider=provider)
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/", "query_string": b"", "headers": []}
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Any) -> None:
+        pass
+
+    await middleware(scope, receive, send)
+    await middleware(scope, receive, send)
+    assert len(provider.spans) == 2
+    assert "starlette.opentelemetry" not in scope  # the nesting marker does not outlive the request
+    # Without server/client/http_version in the scope, those attributes are simply absent.
+    attributes = provider.spans[1].attributes
+    assert "server.address" not in attributes and "client.address" not in attributes
+    assert "network.protocol.version" not in attributes
+
+
+def test_tracer_is_chosen_per_request_not_at_build_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    current: list[trace.TracerProvider] = [trace.NoOpTracerProvider()]
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: current[0])
+    app = Lyre(routes=[Route("/u/{id:int}", ok)], middleware=[Middleware(OpenTelemetryMiddleware)])
+    client = TestClient(app)
+    assert client.get("/u/1").text == "ok"  # no-op provider: nothing to record
+    recording = RecordingProvider()
+    current[0] = recording  # configured after the stack was built and used
+    assert client.get("/u/2").text == "ok"
+    assert [span.name for span in recording.spans] == ["GET /u/{id}"]
+
+
+def test_proxy_tracer_provider_resolving_to_a_real_tracer_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    recording = RecordingProvider()
+    proxy = trace.ProxyTracerProvider()
+    monkeypatch.setattr(proxy, "get_tracer", recording.get_tracer)
+    assert make_client(proxy).get("/u/3").text == "ok"
+    assert [span.name for span in recording.spans] == ["GET /u/{id}"]
+    # An untouched proxy (no global provider configured) hands out a ProxyTracer: nothing traced.
+    assert make_client(trace.ProxyTracerProvider()).get("/u/4").text == "ok"

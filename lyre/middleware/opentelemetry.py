@@ -47,23 +47,40 @@ class OpenTelemetryMiddleware:
         self.excluded_urls = [re.compile(pattern) for pattern in excluded_urls if pattern]
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
-        self._tracers: dict[int, trace.Tracer] = {}
+        self._cached: tuple[trace.TracerProvider, trace.Tracer] | None = None
 
     def _tracer(self) -> trace.Tracer | None:
+        """The tracer to use for this request, or ``None`` when tracing would be a no-op.
+
+        Decided per request from what the provider hands out (not from the provider's type), so a
+        provider configured after the middleware stack was built is picked up. A ``ProxyTracer``
+        means no global provider is set yet: its spans would not record, so nothing is traced.
+        """
         provider = self.tracer_provider if self.tracer_provider is not None else trace.get_tracer_provider()
-        if isinstance(provider, trace.NoOpTracerProvider | trace.ProxyTracerProvider):
-            return None
-        tracer = self._tracers.get(id(provider))
-        if tracer is None:
+        cached = self._cached
+        if cached is not None and cached[0] is provider:
+            tracer = cached[1]
+        else:
             tracer = provider.get_tracer(_INSTRUMENTATION_NAME, _INSTRUMENTATION_VERSION)
-            self._tracers = {id(provider): tracer}
+            # Holding the provider keeps the identity check sound (no reused id()).
+            self._cached = (provider, tracer)
+        if isinstance(tracer, trace.NoOpTracer | trace.ProxyTracer):
+            return None
         return tracer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or _GUARD_KEY in scope:
             await self.app(scope, receive, send)
             return
+        # Marks the request as handled for nested instances (mounted apps copy the scope); removed
+        # afterwards, so a scope that is served again is traced again.
         scope[_GUARD_KEY] = True
+        try:
+            await self._traced(scope, receive, send)
+        finally:
+            scope.pop(_GUARD_KEY, None)
+
+    async def _traced(self, scope: Scope, receive: Receive, send: Send) -> None:
         tracer = self._tracer()
         url = URL(scope=scope)
         if tracer is None or any(pattern.search(str(url)) for pattern in self.excluded_urls):
