@@ -168,3 +168,23 @@ def test_build_environ_script_name_only_at_segment_boundary_and_defaults() -> No
     assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == ("localhost", 80)
     assert "REMOTE_ADDR" not in environ
     assert environ["wsgi.url_scheme"] == "http"
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path", "expected"),
+    [
+        ("/svc/", "/svc/items/3", "items/3"),  # a trailing slash on the root is a boundary itself
+        ("/svc/", "/svc/", ""),
+        ("/svc", "/svc", ""),
+        ("/svc", "/svc/", "/"),
+        ("/svc", "/svcs", "/svcs"),
+        ("/svc/", "/svc", "/svc"),  # shorter than the root path: not under it
+        ("", "/a", "/a"),
+    ],
+)
+def test_build_environ_path_info_after_root_path(root_path: str, path: str, expected: str) -> None:
+    scope = {"type": "http", "http_version": "1.1", "method": "GET", "path": path, "root_path": root_path,
+             "query_string": b"", "headers": []}
+    environ = load_wsgi().build_environ(scope, b"")
+    assert environ["PATH_INFO"] == expected
+    assert environ["SCRIPT_NAME"] == root_path

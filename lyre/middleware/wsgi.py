@@ -37,7 +37,17 @@ def build_environ(scope: Scope, body: bytes) -> dict[str, Any]:
     """The PEP 3333 environ for an HTTP scope and its (already read) body."""
     script_name = scope.get("root_path", "").encode("utf8").decode("latin1")
     path_info = scope["path"].encode("utf8").decode("latin1")
-    if script_name and (path_info == script_name or path_info.startswith(script_name + "/")):
+    # The root path is removed only at a segment boundary: "/app" leaves "/application" alone. A
+    # root path that ends with "/" is itself a boundary ("/app/" + "users" -> PATH_INFO "users").
+    if (
+        script_name
+        and path_info.startswith(script_name)
+        and (
+            len(path_info) == len(script_name)
+            or script_name.endswith("/")
+            or path_info[len(script_name)] == "/"
+        )
+    ):
         path_info = path_info[len(script_name) :]
 
     environ: dict[str, Any] = {
