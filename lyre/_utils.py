@@ -148,7 +148,7 @@ _HOST_RE = re.compile(
 
 @functools.lru_cache(maxsize=256)
 def parse_host_header(host_header: str | None) -> ParsedHost | None:
-    """Validate a Host header (RFC 3986 reg-name or bracketed IP literal, optional port)."""
+    """Validate a Host header (RFC 3986 reg-name or bracketed IP literal, optional ``:digits``)."""
     # PERF: hosts repeat across requests; the cache makes validation a dict lookup.
     if not host_header:
         return None
@@ -161,7 +161,7 @@ def parse_host_header(host_header: str | None) -> ParsedHost | None:
             ipaddress.IPv6Address(ipv6)
         except ValueError:
             return None
-    parsed = ParsedHost(m.group("host"), m.group("port"))
-    if parsed.port is not None and not parsed.is_valid_port:
-        return None
-    return parsed
+    # As Starlette: a port of any number of digits parses (the host is still usable, e.g. by
+    # TrustedHostMiddleware and Host routes, which ignore ports); code that builds a URL from the
+    # header checks ``is_valid_port``.
+    return ParsedHost(m.group("host"), m.group("port"))

@@ -298,7 +298,8 @@ def _url_from_scope(scope: Scope) -> tuple[str, _Pieces | None]:
         if name == b"host":
             host_header = value.decode("latin-1")
             break
-    if host_header is not None and parse_host_header(host_header) is not None:
+    parsed_host = parse_host_header(host_header)
+    if parsed_host is not None and parsed_host.is_valid_port:
         # lyre decision: a path that does not start with '/' (e.g. ``OPTIONS *``) gets one, so it
         # cannot be read as part of the authority.
         if path and path[0] != "/":

@@ -106,7 +106,7 @@ def test_get_route_path(path: str, root: str, expected: str) -> None:
         ("[::1]:8000", "[::1]:8000"),
         ("a.com:00080", "a.com:00080"),
         ("bad host/x", None),
-        ("a.com:99999", None),
+        ("a.com:99999", "a.com:99999"),  # parses; ``is_valid_port`` says the port is out of range
         ("[zz::1]", None),
         ("", None),
         (None, None),
@@ -116,6 +116,22 @@ def test_get_route_path(path: str, root: str, expected: str) -> None:
 def test_parse_host_header(value: str | None, authority: str | None) -> None:
     parsed = parse_host_header(value)
     assert (parsed.authority if parsed else None) == authority
+
+
+@pytest.mark.parametrize(
+    ("value", "host", "valid_port"),
+    [
+        ("a.com:99999", "a.com", False),
+        ("a.com:65536", "a.com", False),
+        ("[::1]:1000000", "[::1]", False),
+        ("a.com:0065535", "a.com", True),
+        ("a.com", "a.com", True),
+    ],
+)
+def test_parse_host_header_keeps_the_host_of_an_out_of_range_port(value: str, host: str, valid_port: bool) -> None:
+    parsed = parse_host_header(value)
+    assert parsed is not None
+    assert (parsed.host, parsed.is_valid_port) == (host, valid_port)
 
 
 def test_middleware_record() -> None:

@@ -84,7 +84,8 @@ def test_wildcard_pattern_validation() -> None:
         (("bad host",), 400),
         (("example.com/x",), 400),
         (("evil.com@example.com",), 400),
-        (("example.com:99999",), 400),
+        (("example.com:99999",), 200),  # the port is ignored (as in Starlette); URLs still refuse it
+        (("example.com:0080",), 200),
         (("example.com", "evil.com"), 400),  # lyre: duplicated Host headers are rejected
         (("example.com", "example.com"), 400),
     ],
@@ -178,3 +179,11 @@ def test_https_redirect_through_test_client() -> None:
     response = client.get("/a?b=1", follow_redirects=False)
     assert (response.status_code, response.headers["location"]) == (307, "https://testserver/a?b=1")
     assert TestClient(HTTPSRedirectMiddleware(ok_app), base_url="https://testserver").get("/").text == "ok"
+
+
+@pytest.mark.anyio
+async def test_out_of_range_port_is_never_copied_into_a_www_redirect() -> None:
+    app = TrustedHostMiddleware(ok_app, allowed_hosts=["www.example.com"])
+    status, headers, body = await call(app, make_scope(hosts=("example.com:70000",)))
+    assert (status, body) == (400, b"Invalid host header")
+    assert b"location" not in headers

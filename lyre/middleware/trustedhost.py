@@ -2,7 +2,8 @@
 
 lyre decisions (safer by default): a request with more than one ``Host`` header is answered
 ``400 Invalid host header`` (RFC 9112 requires it; which copy a proxy would honour is undefined), and
-the ``www.`` redirect is built from the validated host only, so it never leaves our domain.
+the ``www.`` redirect is built from the validated host only, so it never leaves our domain. As in
+Starlette, the port is ignored when checking the host (``api:65536`` passes when ``api`` is allowed).
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class TrustedHostMiddleware:
                 await self.app(scope, receive, send)
                 return
             response: Response
-            if self.www_redirect and "www." + host in self._exact:
+            # The redirect is built from the Host header, so only from one that makes a valid URL
+            # (an out-of-range port is ignored when checking the host, not copied into a Location).
+            if self.www_redirect and parsed.is_valid_port and "www." + host in self._exact:
                 url = URL(scope=scope)
                 redirect_url = url.replace(netloc="www." + url.netloc)
                 response = RedirectResponse(url=str(redirect_url))
