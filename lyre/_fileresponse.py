@@ -716,6 +716,11 @@ class FileResponse(Response):
             await self._close_file(file)
 
 
+# Shown (repr, route tables, docs) under the public module they are imported from.
+for _public in (FileResponse, MalformedRangeHeader, RangeNotSatisfiable):
+    _public.__module__ = "lyre.responses"
+
+
 def _reexport() -> None:
     """Complete ``lyre.responses`` when this module was imported first (it then skipped its import
     of these names, see its end)."""
