@@ -10,11 +10,22 @@ import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from inspect import iscoroutinefunction as iscoroutinefunction
+from ipaddress import AddressValueError as AddressValueError
+from ipaddress import IPv6Address as IPv6Address
 from typing import Any, Generic, Protocol, TypeVar
+from typing import overload as overload
 
 import anyio.abc
 
 from lyre.types import Scope
+
+# The ``X as X`` imports above and below re-export names Starlette's module also has (it uses them
+# itself), so code importing them from ``starlette._utils`` keeps working on lyre.
+if sys.version_info >= (3, 13):  # pragma: no cover
+    from typing import TypeIs as TypeIs
+else:  # pragma: no cover
+    from typing_extensions import TypeIs as TypeIs
 
 T = TypeVar("T")
 AwaitableCallable = Callable[..., Awaitable[T]]

@@ -33,6 +33,7 @@ operation once rolled (or on any non-spooled file), runs in a worker thread.
 from __future__ import annotations
 
 import codecs
+import ipaddress as ipaddress
 import re
 import shlex
 from collections.abc import (
@@ -48,6 +49,8 @@ from collections.abc import (
 from operator import itemgetter
 from typing import Any, BinaryIO, ClassVar, Literal, NamedTuple, TypeVar, cast, overload
 from urllib.parse import SplitResult, quote_plus, unquote, urlsplit
+from urllib.parse import parse_qsl as parse_qsl  # (``X as X``: re-exported, as Starlette has them)
+from urllib.parse import urlencode as urlencode
 
 from lyre._utils import parse_host_header
 from lyre.concurrency import run_in_threadpool
@@ -299,7 +302,7 @@ def _url_from_scope(scope: Scope) -> tuple[str, _Pieces | None]:
             host_header = value.decode("latin-1")
             break
     parsed_host = parse_host_header(host_header)
-    if parsed_host is not None and parsed_host.is_valid_port:
+    if host_header is not None and parsed_host is not None and parsed_host.is_valid_port:
         # lyre decision: a path that does not start with '/' (e.g. ``OPTIONS *``) gets one, so it
         # cannot be read as part of the authority.
         if path and path[0] != "/":

@@ -36,12 +36,15 @@ import codecs
 import enum
 import io
 import re
+import sys as sys
 import warnings
 import weakref
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
+from enum import Enum as Enum
 from functools import partial
 from tempfile import SpooledTemporaryFile
+from typing import TYPE_CHECKING as TYPE_CHECKING
 from typing import Any, BinaryIO, cast
 from urllib.parse import unquote, unquote_plus
 
@@ -50,6 +53,14 @@ import anyio.to_thread
 
 from lyre.datastructures import FormData, Headers, UploadFile
 from lyre.exceptions import StarletteDeprecationWarning
+
+# The ``X as X`` imports re-export names Starlette's module also has (``sys``, ``Enum``,
+# ``TYPE_CHECKING``, ``deprecated``); ``multipart`` and ``FormParserError`` (python-multipart's) are
+# resolved lazily by the module ``__getattr__``.
+if sys.version_info >= (3, 13):  # pragma: no cover
+    from warnings import deprecated as deprecated
+else:  # pragma: no cover
+    from typing_extensions import deprecated as deprecated
 
 __all__ = [
     "FormMessage",
@@ -97,6 +108,10 @@ def __getattr__(name: str) -> Any:
     # Incidental re-export kept for compatibility, resolved lazily so importing needs no extras.
     if name == "parse_options_header":
         return _require_multipart().multipart.parse_options_header
+    if name == "multipart":
+        return _require_multipart()
+    if name == "FormParserError":
+        return _require_multipart().exceptions.FormParserError
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

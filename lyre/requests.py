@@ -53,6 +53,15 @@ if sys.version_info >= (3, 13):  # pragma: no cover
 else:  # pragma: no cover
     from typing_extensions import TypeVar as _DefaultTypeVar
 
+# Names Starlette's module also has (it imports them for its own use), kept importable from here.
+import http.cookies
+from contextlib import aclosing as aclosing
+from typing import TYPE_CHECKING as TYPE_CHECKING
+from typing import cast as cast
+
+http_cookies = http.cookies
+TypeVar = _DefaultTypeVar
+
 __all__ = [
     "SERVER_PUSH_HEADERS_TO_COPY",
     "ClientDisconnect",

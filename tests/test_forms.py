@@ -754,3 +754,12 @@ async def test_multipart_substituted_temp_file_gets_write_calls(monkeypatch: pyt
     assert await upload.read() == data
     assert sum(writes) == len(data)
     await form.close()
+
+
+def test_python_multipart_names_resolve_lazily() -> None:
+    import python_multipart
+
+    assert formparsers.multipart is python_multipart
+    assert formparsers.FormParserError is python_multipart.exceptions.FormParserError
+    with pytest.raises(AttributeError):
+        formparsers.no_such_name  # noqa: B018

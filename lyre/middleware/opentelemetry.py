@@ -13,6 +13,7 @@ from typing import Any
 
 try:
     from opentelemetry import metrics, trace
+    from opentelemetry import propagate as propagate
     from opentelemetry.propagate import extract
     from opentelemetry.trace import SpanKind, Status, StatusCode
 except ImportError as exc:  # pragma: no cover - exercised without the package installed

@@ -9,6 +9,7 @@ requires.
 from __future__ import annotations
 
 import io
+import math as math
 import sys
 import warnings
 from collections.abc import Callable, MutableMapping
@@ -17,6 +18,8 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.to_thread
+from anyio.abc import ObjectReceiveStream as ObjectReceiveStream  # ``X as X``: names Starlette's module has
+from anyio.abc import ObjectSendStream as ObjectSendStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from lyre._utils import create_collapsing_task_group
