@@ -16,11 +16,12 @@ import lyre.compat.starlette as _alias  # noqa: F401  (turns the alias on, or fa
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    import starlette
+    import starlette.routing
 
-    import lyre
+    import lyre.routing
 
-    return f"lyre compat: starlette -> lyre {lyre.__version__} (alias on: {starlette is lyre})"
+    alias_on = starlette.routing is lyre.routing
+    return f"lyre compat: starlette {starlette.__version__} -> lyre {lyre.__version__} (alias on: {alias_on})"
 
 
 def _foreign_starlette_modules() -> list[str]:

@@ -22,8 +22,8 @@ def test_alias_gives_the_same_module_objects() -> None:
         from starlette.applications import Starlette
         from starlette.middleware.sessions import SessionMiddleware
         import lyre, lyre.routing, lyre.applications
-        assert starlette is lyre
         assert starlette.routing is lyre.routing
+        assert starlette.Starlette is lyre.Starlette is lyre.applications.Lyre
         assert Starlette is lyre.applications.Lyre
         import starlette.status as st
         assert st.HTTP_200_OK == 200
@@ -77,3 +77,71 @@ def test_alias_uninstall() -> None:
         """
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_alias_reports_the_starlette_api_version() -> None:
+    result = run(
+        """
+        import lyre.compat.starlette
+        import starlette
+        import starlette.middleware.sessions
+        import lyre, lyre.middleware.sessions
+        from lyre.compat import STARLETTE_API_VERSION
+        assert starlette.__version__ == STARLETTE_API_VERSION == "1.10.0"
+        assert lyre.__version__ != starlette.__version__
+        # Everything else is lyre's: lazy names, submodules (also as attributes), nested packages.
+        assert starlette.Request is lyre.Request
+        assert starlette.middleware is lyre.middleware
+        assert starlette.middleware.sessions is lyre.middleware.sessions
+        assert {"__version__", "middleware"} <= set(dir(starlette))
+        try:
+            starlette.no_such_name
+        except AttributeError as exc:
+            assert "no_such_name" in str(exc)
+        else:
+            raise AssertionError("expected AttributeError")
+        import importlib
+        assert importlib.import_module("starlette") is starlette
+        assert hasattr(starlette, "__path__")
+        print("ok", lyre.__version__)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok ")
+
+
+def test_alias_uninstall_forgets_the_package_module_too() -> None:
+    result = run(
+        """
+        import sys
+        import lyre.compat.starlette as alias
+        import starlette
+        alias.uninstall()
+        assert "starlette" not in sys.modules
+        alias.install()
+        import starlette as again
+        assert again.__version__ == "1.10.0"
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ok\n"
+
+
+def test_alias_from_import_of_submodules_gives_lyre_modules() -> None:
+    result = run(
+        """
+        import sys
+        import lyre.compat.starlette
+        from starlette import routing, responses
+        from starlette.middleware import sessions
+        import lyre.routing, lyre.responses, lyre.middleware.sessions
+        assert routing is lyre.routing and responses is lyre.responses
+        assert sessions is lyre.middleware.sessions
+        copies = [n for n, m in sys.modules.items() if getattr(m, "__file__", None) == lyre.routing.__file__]
+        assert all(sys.modules[n] is lyre.routing for n in copies), copies
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ok\n"

@@ -81,7 +81,7 @@ def test_fastapi_imported_first_makes_the_alias_refuse() -> None:
 
 
 def test_sitecustomize_turns_the_alias_on_in_subprocesses() -> None:
-    code = "import starlette, lyre; print(starlette is lyre)"
+    code = "import starlette.routing, lyre.routing; print(starlette.routing is lyre.routing)"
     on = run(code, LYRE_COMPAT_ALIAS="1", PYTHONPATH=str(ROOT / "compat"))
     off = run(code, PYTHONPATH=str(ROOT / "compat"))
     assert on.returncode == 0, on.stderr

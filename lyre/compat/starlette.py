@@ -1,8 +1,10 @@
-"""Opt-in alias: after ``import lyre.compat.starlette``, ``starlette`` *is* ``lyre``.
+"""Opt-in alias: after ``import lyre.compat.starlette``, ``starlette`` resolves to ``lyre``.
 
 ``import starlette.routing`` then returns the very module object ``lyre.routing`` (so
 ``isinstance``, ``except``, subclassing and ``mock.patch("starlette....")`` agree across both
-names). The real ``starlette`` distribution may stay installed (FastAPI depends on it) but is never
+names). ``starlette`` itself is a thin package module (``lyre.compat._starlette_package``) that
+forwards every attribute to ``lyre`` but reports ``__version__`` as the Starlette version whose API
+lyre implements (``lyre.__version__`` stays lyre's). The real ``starlette`` distribution may stay installed (FastAPI depends on it) but is never
 imported while the alias is on. Turning the alias on after some real ``starlette`` module was
 imported is an error naming those modules, because two copies of the classes would then coexist.
 
@@ -22,13 +24,18 @@ __all__ = ["AliasFinder", "install", "installed", "uninstall"]
 
 _ALIAS = "starlette"
 _TARGET = "lyre"
+#: The module handed out for ``starlette`` itself (lyre's attributes, Starlette's ``__version__``).
+_PACKAGE = "lyre.compat._starlette_package"
 
 
 def _target_name(fullname: str) -> str | None:
     if fullname == _ALIAS:
-        return _TARGET
+        return _PACKAGE
     if fullname.startswith(_ALIAS + "."):
         return _TARGET + fullname[len(_ALIAS) :]
+    if fullname.startswith(_PACKAGE + "."):
+        # ``from starlette import routing`` imports ``<package module __name__>.routing``.
+        return _TARGET + fullname[len(_PACKAGE) :]
     return None
 
 
