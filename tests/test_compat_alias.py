@@ -145,3 +145,19 @@ def test_alias_from_import_of_submodules_gives_lyre_modules() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ok\n"
+
+
+def test_alias_package_module_is_recognised_as_lyres() -> None:
+    result = run(
+        """
+        import lyre.compat.starlette
+        import starlette
+        import lyre
+        assert starlette is not lyre and starlette.__name__ == "lyre"  # lyre's package, seen as starlette
+        assert starlette.__path__ == lyre.__path__
+        assert starlette.__file__ == lyre.__file__
+        print("ok")
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ok\n"

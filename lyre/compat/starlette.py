@@ -2,9 +2,9 @@
 
 ``import starlette.routing`` then returns the very module object ``lyre.routing`` (so
 ``isinstance``, ``except``, subclassing and ``mock.patch("starlette....")`` agree across both
-names). ``starlette`` itself is a thin package module (``lyre.compat._starlette_package``) that
-forwards every attribute to ``lyre`` but reports ``__version__`` as the Starlette version whose API
-lyre implements (``lyre.__version__`` stays lyre's). The real ``starlette`` distribution may stay installed (FastAPI depends on it) but is never
+names). ``starlette`` itself is a thin package module named ``lyre`` that forwards every attribute
+to ``lyre`` but reports ``__version__`` as the Starlette version whose API lyre implements
+(``lyre.__version__`` stays lyre's); see ``_package_module``. The real ``starlette`` distribution may stay installed (FastAPI depends on it) but is never
 imported while the alias is on. Turning the alias on after some real ``starlette`` module was
 imported is an error naming those modules, because two copies of the classes would then coexist.
 
@@ -19,24 +19,57 @@ import importlib.machinery
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 __all__ = ["AliasFinder", "install", "installed", "uninstall"]
 
 _ALIAS = "starlette"
 _TARGET = "lyre"
-#: The module handed out for ``starlette`` itself (lyre's attributes, Starlette's ``__version__``).
-_PACKAGE = "lyre.compat._starlette_package"
 
 
 def _target_name(fullname: str) -> str | None:
     if fullname == _ALIAS:
-        return _PACKAGE
+        return _TARGET
     if fullname.startswith(_ALIAS + "."):
         return _TARGET + fullname[len(_ALIAS) :]
-    if fullname.startswith(_PACKAGE + "."):
-        # ``from starlette import routing`` imports ``<package module __name__>.routing``.
-        return _TARGET + fullname[len(_PACKAGE) :]
     return None
+
+
+_package: ModuleType | None = None
+
+
+def _package_module(lyre: ModuleType) -> ModuleType:
+    """The module ``import starlette`` returns: lyre's package, with Starlette's ``__version__``.
+
+    It cannot be the ``lyre`` module itself, since ``starlette.__version__`` must name the Starlette
+    API lyre implements (code checks it) while ``lyre.__version__`` stays lyre's own. Every other
+    attribute is looked up on ``lyre`` (its lazy names such as ``Starlette``, its imported
+    submodules). It is named ``lyre``, so ``from starlette import routing`` imports ``lyre.routing``
+    and it is recognised as lyre's everywhere; ``__path__`` is lyre's (tools read
+    ``starlette.__path__[0]``), while the finder serves the ``starlette.x`` submodules. Only
+    assignments to ``starlette.<name>`` itself stay on this module.
+    """
+    global _package
+    if _package is None:
+        from lyre.compat import STARLETTE_API_VERSION
+
+        package = ModuleType(_TARGET, lyre.__doc__)
+
+        def __getattr__(name: str) -> Any:
+            return getattr(lyre, name)
+
+        def __dir__() -> list[str]:
+            return sorted(set(package.__dict__) | set(dir(lyre)))
+
+        package.__dict__.update(
+            __version__=STARLETTE_API_VERSION,
+            __path__=list(lyre.__path__),
+            __file__=getattr(lyre, "__file__", None),
+            __getattr__=__getattr__,
+            __dir__=__dir__,
+        )
+        _package = package
+    return _package
 
 
 class _AliasLoader(importlib.abc.Loader):
@@ -75,6 +108,8 @@ class AliasFinder(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(
                 f"No module named {fullname!r} (lyre has no {name!r} module)", name=fullname
             ) from None
+        if fullname == _ALIAS:
+            module = _package_module(module)
         is_package = hasattr(module, "__path__")
         spec = importlib.machinery.ModuleSpec(fullname, _AliasLoader(module), is_package=is_package)
         return spec
