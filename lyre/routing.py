@@ -596,8 +596,43 @@ class Host(_PrefixedRoute):
     def __init__(self, host: str, app: ASGIApp, name: str | None = None) -> None:
         assert host[:1] != "/", "Host must not start with '/'"
         # A template without a leading "/" compiles as a host pattern (case-insensitive, no port).
-        self.host_regex, self.host_format, self.param_convertors = compile_path(host)
+        _, self.host_format, self.param_convertors = compile_path(host)
+        self.host_regex = self._template_regex(host)
         self.host, self.app, self.name = host, app, name
+
+    @staticmethod
+    def _template_regex(host: str) -> Pattern[str]:
+        """The template's case-insensitive regex, without the ``:suffix`` of its literal tail.
+
+        As in Starlette, whatever follows the last ``:`` after the last parameter is dropped, port
+        digits or not (``example.com:http`` matches ``example.com``), unless the tail ends with
+        ``]`` (a bare IP literal such as ``[::1]``).
+        """
+        split = 0
+        for m in PARAM_REGEX.finditer(host):
+            split = m.end()
+        head, tail = host[:split], host[split:]
+        if ":" in tail and not tail.endswith("]"):
+            tail = tail.rpartition(":")[0]
+        head_pattern = compile_path(head)[0].pattern  # "^...$"; ``head`` has no literal tail
+        return re.compile(head_pattern[:-1] + re.escape(tail) + "$", re.IGNORECASE)
+
+    @staticmethod
+    def _request_host(scope: Scope) -> str | None:
+        """The host part of the request's Host header, or ``None`` if it is missing or malformed.
+
+        A port of any number of digits is ignored, as in Starlette (``api.example.org:65536``
+        still routes to ``api.example.org``).
+        """
+        header = _first_host_header(scope)
+        parsed = parse_host_header(header)
+        if parsed is None and header:
+            head, colon, port = header.rpartition(":")
+            if colon and port.isascii() and port.isdigit():
+                parsed = parse_host_header(head)
+                if parsed is not None and parsed.port is not None:
+                    return None
+        return None if parsed is None else parsed.host
 
     @property
     def routes(self) -> list[BaseRoute]:
@@ -606,10 +641,10 @@ class Host(_PrefixedRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] not in ("http", "websocket"):
             return Match.NONE, {}
-        parsed = parse_host_header(_first_host_header(scope))
-        if parsed is None:
+        host = self._request_host(scope)
+        if host is None:
             return Match.NONE, {}
-        m = self.host_regex.match(parsed.host.lower())
+        m = self.host_regex.match(host.lower())
         if m is None:
             return Match.NONE, {}
         params = _convert_params(m, self.param_convertors)
@@ -1004,12 +1039,18 @@ class Router:
         await self.default(scope, receive, send)
 
     def slash_redirect(self, scope: Scope) -> Response | None:
-        """The 307 to the same path with its trailing slash toggled, if that path would match."""
-        if scope["type"] != "http" or not self.redirect_slashes or get_route_path(scope) == "/":
+        """The 307 to the same path with its trailing slash toggled, if that path would match.
+
+        Whether the slash is added or removed follows the *route* path, as in Starlette: with a
+        ``root_path`` of ``/sub/`` the request ``/sub/`` has the empty route path, so it is sent to
+        ``/sub//`` (route path ``/``), not to ``/sub``.
+        """
+        route_path = get_route_path(scope)
+        if scope["type"] != "http" or not self.redirect_slashes or route_path == "/":
             return None
         redirect_scope = dict(scope)
         path = scope["path"]
-        redirect_scope["path"] = path.rstrip("/") if path.endswith("/") else path + "/"
+        redirect_scope["path"] = path.rstrip("/") if route_path.endswith("/") else path + "/"
         for route in self._route_index().candidates(get_route_path(redirect_scope)):
             match, _ = route.matches(redirect_scope)
             if match is not Match.NONE:

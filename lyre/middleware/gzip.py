@@ -8,6 +8,11 @@ lyre decisions (invisible to well-formed traffic):
   Starlette).
 * Streaming bodies are compressed chunk by chunk with a sync flush, so memory stays bounded and each
   chunk is decodable as soon as it arrives.
+* A ``HEAD`` answered without a body (lyre's responses send none) gets the headers the ``GET`` would
+  get: ``Vary`` and ``Content-Encoding`` when its ``Content-Length`` reaches ``minimum_size`` (or it
+  has none: a stream). The compressed length cannot be known without the body, so
+  ``Content-Length`` is then dropped rather than left stating the uncompressed size. A ``HEAD``
+  that does carry a body is encoded exactly like the ``GET``.
 """
 
 from __future__ import annotations
@@ -155,7 +160,7 @@ class IdentityResponder:
         self.app, self.minimum_size = app, minimum_size
         # Per-response state, filled in by the ``http.response.start`` message.
         self.initial_message: Message = {}
-        self.started = self.trailers = False
+        self.started = self.trailers = self.head = False
         self.content_encoding_set = self.content_type_is_excluded = False
         self.send: Send = unattached_send
 
@@ -172,6 +177,7 @@ class IdentityResponder:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
+        self.head = scope.get("method") == "HEAD"
         return await self.app(scope, receive, self.send_with_compression)
 
     async def send_with_compression(self, message: Message) -> None:
@@ -201,6 +207,9 @@ class IdentityResponder:
             if not self.started:
                 self.started = True
                 initial = self.initial_message
+                if self.head and not more_body and not body:
+                    await self._send_bodyless_head(initial, message)
+                    return
                 if not more_body and len(body) < self.minimum_size:
                     await self.send(initial)
                     await self.send(message)
@@ -243,6 +252,28 @@ class IdentityResponder:
     async def apply_compression(self, body: bytes, *, more_body: bool) -> bytes:
         """The encoded body (identity: ``body`` itself)."""
         return body
+
+    async def _send_bodyless_head(self, initial: Message, message: Message) -> None:
+        """A body-less ``HEAD``: the headers the ``GET`` of the same resource would have."""
+        headers = MutableHeaders(scope=initial)
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                encodes = int(length) >= self.minimum_size
+            except ValueError:
+                encodes = False
+        else:  # no length: a stream, which the GET would encode (unless the status has no body)
+            status = initial.get("status", 200)
+            encodes = status >= 200 and status != 204 and status != 304
+        if encodes:
+            headers.add_vary_header("Accept-Encoding")
+            encoding = getattr(self, "content_encoding", "")
+            if encoding and encoding != "identity":
+                headers["Content-Encoding"] = encoding
+                if "content-length" in headers:
+                    del headers["Content-Length"]
+        await self.send(initial)
+        await self.send(message)
 
 
 class GZipResponder(IdentityResponder):

@@ -260,7 +260,9 @@ class SessionMiddleware:
         if scope_type == "websocket":
             await self.app(scope, receive, send)
             return
-        had_session = bool(loaded)
+        # A cookie that loaded (even as ``{}``) is expired when the session ends up empty, as in
+        # Starlette; an absent or invalid one is left alone (there is nothing valid to clear).
+        had_session = loaded is not None
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
