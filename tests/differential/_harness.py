@@ -18,6 +18,7 @@ Rules of comparison (each is a deliberate, documented lyre decision, not a toler
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import re
 import string
@@ -211,9 +212,13 @@ def normalise(messages: Sequence[Message], *, head: bool = False) -> list[Any]:
     return out
 
 
+_BACKENDS = itertools.cycle(["asyncio", "asyncio", "asyncio", "trio"])
+
+
 def compare(build: Callable[[Pkg], Any], scope: dict[str, Any], body: Sequence[bytes] = (b"",)) -> list[Any]:
     """Build the app from each package, drive it with ``scope``; assert equal messages; return them."""
     head = scope.get("method") == "HEAD"
+    backend = next(_BACKENDS)  # the same loop for both packages; trio now and then (cheap)
     results = []
     for pkg in PKGS:
         try:
@@ -221,9 +226,9 @@ def compare(build: Callable[[Pkg], Any], scope: dict[str, Any], body: Sequence[b
         except Exception as exc:  # building fails the same way in both, or not at all
             results.append([("build raised", type(exc).__name__)])
             continue
-        results.append(normalise(run(lambda app=app: drive(app, scope, body)), head=head))
+        results.append(normalise(run(lambda app=app: drive(app, scope, body), backend), head=head))
     assert results[1] == results[0], (
-        f"lyre differs from Starlette for {scope['method']} {scope['path']!r}:\n"
+        f"lyre differs from Starlette for {scope['method']} {scope['path']!r} ({backend}):\n"
         f"  starlette: {results[0]!r}\n  lyre:      {results[1]!r}"
     )
     return results[0]
