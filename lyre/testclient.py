@@ -16,6 +16,7 @@ import contextlib
 import json
 import math
 import queue
+import sys
 import threading
 import warnings
 from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
@@ -532,8 +533,31 @@ class _HTTPExchange:
             raise self.error
 
 
+# httpx's body iterators; httpx2's ``iter_raw`` closes the response when it is itself closed.
+_BODY_ITERATORS = frozenset(
+    getattr(httpx.Response, name).__code__ for name in ("iter_raw", "iter_bytes", "iter_text", "iter_lines")
+)
+
+
+def _closed_with_an_abandoned_iterator() -> bool:
+    """Whether this close comes from a body iterator being closed (explicitly or by the GC)."""
+    exc = sys.exception()
+    if not isinstance(exc, GeneratorExit):
+        return False
+    tb = exc.__traceback__
+    return tb is not None and tb.tb_frame.f_code in _BODY_ITERATORS
+
+
 class _ResponseStream(httpx.SyncByteStream):
-    """The response body as the app sends it; closing it ends the exchange."""
+    """The response body as the app sends it; closing it ends the exchange.
+
+    Closing a partly read body *iterator* does not end the exchange: httpx2 closes the response
+    from the iterator's ``finally``, which also runs when an abandoned iterator is garbage
+    collected, and there the app's error could only surface as an unraisable exception (and
+    waiting for a background task would block the collector). The response is re-opened instead,
+    so the exchange ends when the response is closed (``with client.stream(...)``) or the client
+    shuts down, as with httpx, whose iterators never close the response.
+    """
 
     def __init__(self, exchange: _HTTPExchange) -> None:
         self._exchange = exchange
@@ -542,6 +566,10 @@ class _ResponseStream(httpx.SyncByteStream):
         yield from self._exchange.iter_body()
 
     def close(self) -> None:
+        response = self._exchange.response
+        if response is not None and not self._exchange.closed and _closed_with_an_abandoned_iterator():
+            response.is_closed = False
+            return
         self._exchange.close()
 
 

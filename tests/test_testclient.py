@@ -695,3 +695,200 @@ def test_lingering_lifespan_apps_do_not_hang(anyio_backend: str) -> None:
     with make_client(completes_then_waits, anyio_backend):
         pass
     assert events == ["cancelled"]
+
+
+# -- back-pressure, closing and shutdown of streamed responses -------------------------------------
+
+
+def raw_chunk_app(chunks: list[bytes], log: list[str]) -> Any:
+    """An app sending each of ``chunks`` with ``more_body`` (logging each return), then an empty end."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for index, chunk in enumerate(chunks):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            log.append(f"sent {index}")
+        await send({"type": "http.response.body", "body": b""})
+        log.append("done")
+
+    return app
+
+
+def wait_until(predicate: Any, seconds: float = 5.0) -> bool:
+    """Polls ``predicate`` from the test thread while the app runs on the portal's thread."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def test_app_runs_one_chunk_ahead_of_the_reader(anyio_backend: str) -> None:
+    log: list[str] = []
+    client = make_client(raw_chunk_app([b"a", b"b", b"c"], log), anyio_backend)
+    with client.stream("GET", "/") as response:
+        chunks = response.iter_raw()
+        assert log == []  # nothing read yet: the first body send is still waiting
+        assert next(chunks) == b"a"
+        # Taking "a" released its send; the app then blocks on handing over "b".
+        assert wait_until(lambda: log == ["sent 0"])
+        assert log == ["sent 0"]
+        assert next(chunks) == b"b"
+        assert wait_until(lambda: log == ["sent 0", "sent 1"])
+        assert list(chunks) == [b"c"]
+    assert log == ["sent 0", "sent 1", "sent 2", "done"]
+
+
+@pytest.mark.parametrize(("method", "chunk"), [("GET", b""), ("HEAD", b"payload")])
+def test_undelivered_chunks_wait_for_a_reader_and_are_dropped(
+    anyio_backend: str, method: str, chunk: bytes
+) -> None:
+    log: list[str] = []
+    client = make_client(raw_chunk_app([chunk] * 20, log), anyio_backend)
+    with client.stream(method, "/") as response:
+        assert log == []  # even an empty chunk waits until someone reads
+        assert response.read() == b""
+    assert log == [f"sent {i}" for i in range(20)] + ["done"]
+
+
+@pytest.mark.parametrize("raise_server_exceptions", [True, False])
+def test_closing_a_complete_stream_waits_for_the_background_task(
+    anyio_backend: str, raise_server_exceptions: bool
+) -> None:
+    from lyre.background import BackgroundTask
+
+    events: list[str] = []
+
+    async def slow_then_fail() -> None:
+        await anyio.sleep(0.05)
+        events.append("background finished")
+        raise LookupError("background went wrong")
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse("body", background=BackgroundTask(slow_then_fail))
+
+    client = make_client(
+        Lyre(routes=[Route("/", endpoint)]), anyio_backend, raise_server_exceptions=raise_server_exceptions
+    )
+    expectation = pytest.raises(LookupError) if raise_server_exceptions else contextlib.nullcontext()
+    with expectation:
+        with client.stream("GET", "/") as response:
+            assert next(response.iter_raw()) == b"body"
+            # Leaving the block early must not cancel the task: the response was complete.
+    assert events == ["background finished"]
+
+
+def test_closing_after_the_trailers_waits_for_the_app(anyio_backend: str) -> None:
+    events: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [], "trailers": True})
+        await send({"type": "http.response.body", "body": b"data"})
+        await send({"type": "http.response.trailers", "headers": [(b"x-sum", b"1")]})
+        events.append("trailers sent")
+        await anyio.sleep(0.05)
+        events.append("app returned")
+
+    with make_client(app, anyio_backend).stream("GET", "/") as response:
+        assert next(response.iter_raw()) == b"data"
+        assert wait_until(lambda: "trailers sent" in events)
+        assert response.extensions["http.response.trailers"] == [(b"x-sum", b"1")]
+    assert events == ["trailers sent", "app returned"]
+
+
+def test_closing_while_another_exception_is_handled_still_waits(anyio_backend: str) -> None:
+    from lyre.background import BackgroundTask
+
+    events: list[str] = []
+
+    async def slow() -> None:
+        await anyio.sleep(0.05)
+        events.append("background finished")
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse("body", background=BackgroundTask(slow))
+
+    client = make_client(Lyre(routes=[Route("/", endpoint)]), anyio_backend)
+    try:
+        raise ZeroDivisionError
+    except ZeroDivisionError:
+        with client.stream("GET", "/") as response:
+            assert next(response.iter_raw()) == b"body"
+    assert events == ["background finished"]
+
+
+@pytest.mark.parametrize("shutdown", ["close", "with-block"])
+def test_shutting_the_client_down_cancels_responses_left_open(anyio_backend: str, shutdown: str) -> None:
+    import gc
+
+    from lyre.background import BackgroundTask
+
+    events: list[str] = []
+
+    async def forever() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            events.append("background cancelled")
+
+    async def endpoint(request: Request) -> Response:
+        return PlainTextResponse("body", background=BackgroundTask(forever))
+
+    client = make_client(Lyre(routes=[Route("/", endpoint)]), anyio_backend)
+    with client if shutdown == "with-block" else contextlib.closing(client):
+        response = client.send(client.build_request("GET", "/"), stream=True)
+        chunks = response.iter_raw()
+        assert next(chunks) == b"body"
+    assert events == ["background cancelled"]
+    # The iterator was never closed; collecting it now must be silent (no unraisable exception,
+    # which the warnings-as-errors setting would turn into a failure) and must not block.
+    del chunks, response
+    gc.collect()
+
+
+def test_debug_message_after_the_start_reaches_the_response(anyio_backend: str) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.debug", "info": {"template": "page.html", "context": {"n": 1}}})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    response = make_client(app, anyio_backend).get("/")
+    assert response.extensions["http.response.debug"] == {"template": "page.html", "context": {"n": 1}}
+    assert response.template == "page.html"  # type: ignore[attr-defined]
+    assert response.context == {"n": 1}  # type: ignore[attr-defined]
+
+    async def plain(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.debug", "info": {"fragment": "nav"}})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    response = make_client(plain, anyio_backend).get("/")
+    assert response.extensions["http.response.debug"] == {"fragment": "nav"}
+    assert not hasattr(response, "template")
+
+
+def test_streaming_semantics_hold_with_plain_httpx() -> None:
+    out = run_python(
+        "import sys; sys.modules['httpx2'] = None\n"
+        "import anyio\n"
+        "from lyre.testclient import TestClient\n"
+        "log = []\n"
+        "async def app(scope, receive, send):\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    for part in (b'a', b'', b'b'):\n"
+        "        await send({'type': 'http.response.body', 'body': part, 'more_body': True})\n"
+        "        log.append(part)\n"
+        "    await send({'type': 'http.response.body', 'body': b''})\n"
+        "    await anyio.sleep(0.05)\n"
+        "    log.append('after')\n"
+        "client = TestClient(app)\n"
+        "with client.stream('GET', '/') as response:\n"
+        "    before = list(log)\n"
+        "    chunks = list(response.iter_raw())\n"
+        "print(before, chunks, log)\n"
+        "client.close()\n"
+    )
+    assert out == "[] [b'a', b'b'] [b'a', b'', b'b', 'after']"
