@@ -370,7 +370,8 @@ class _HTTPExchange:
         self.response: httpx.Response | None = None
         self.trailers: list[tuple[bytes, bytes]] = []
         self.cancel_scope: anyio.CancelScope | None = None
-        self.closed = False
+        self.closed = False  # by the caller: the error was raised (or is not wanted)
+        self.finished = False  # the app returned or was cancelled, and the portal released
         self.ended = False
         self.future: Future[None] | None = None
         # Demand hand-shake between the reader (caller's thread) and the app (event loop).
@@ -465,11 +466,13 @@ class _HTTPExchange:
             # ``send`` never saw it return (FastAPI's telemetry ends its span there).
             await anyio.lowlevel.checkpoint()
 
-    def _cancel(self, force: bool) -> None:
+    def _cancel(self, force: bool) -> bool:
         # Runs on the loop, so ``response_complete`` cannot change under it: a response the reader
         # has seen complete is never cancelled (unless the whole client is closing).
         if self.cancel_scope is not None and (force or not self.response_complete):
             self.cancel_scope.cancel()
+            return True
+        return False
 
     # -- caller side ----------------------------------------------------------------------------
 
@@ -516,11 +519,11 @@ class _HTTPExchange:
             assert isinstance(item, bytes)
             yield item
 
-    def close(self, *, force: bool = False) -> None:
-        """End the exchange (see the class docstring) and re-raise the app's error when asked to."""
-        if self.closed:
+    def _finish(self, *, force: bool) -> None:
+        """Stop (cancel) or await the app as the class docstring says, keeping its error; idempotent."""
+        if self.finished:
             return
-        self.closed = True
+        self.finished = True
         self.registry.discard(self)
         try:
             if self.future is not None:
@@ -529,8 +532,31 @@ class _HTTPExchange:
                 self.future.result()
         finally:
             self.exit_stack.close()
+
+    def close(self, *, force: bool = False) -> None:
+        """End the exchange and re-raise the app's error when asked to."""
+        if self.closed:
+            return
+        self.closed = True
+        self._finish(force=force)
         if self.error is not None and self.raise_server_exceptions:
             raise self.error
+
+    def abandon(self) -> None:
+        """The body iterator was dropped: cancel an unfinished response now, leave a complete one.
+
+        Nothing is raised here (this may run in the garbage collector); a complete response's app
+        is awaited, and any error raised, when the response itself is closed.
+        """
+        if self.finished:
+            return
+        if not self.ended:
+            try:
+                if not self.portal.call(self._cancel, False):
+                    return  # complete: its background work may take a while
+            except RuntimeError:
+                return  # collected on the portal's own thread, or the portal is gone: leave it
+        self._finish(force=False)
 
 
 # httpx's body iterators; httpx2's ``iter_raw`` closes the response when it is itself closed.
@@ -551,26 +577,34 @@ def _closed_with_an_abandoned_iterator() -> bool:
 class _ResponseStream(httpx.SyncByteStream):
     """The response body as the app sends it; closing it ends the exchange.
 
-    Closing a partly read body *iterator* does not end the exchange: httpx2 closes the response
-    from the iterator's ``finally``, which also runs when an abandoned iterator is garbage
-    collected, and there the app's error could only surface as an unraisable exception (and
-    waiting for a background task would block the collector). The response is re-opened instead,
-    so the exchange ends when the response is closed (``with client.stream(...)``) or the client
-    shuts down, as with httpx, whose iterators never close the response.
+    httpx2's ``iter_raw`` closes the response from its ``finally``, which also runs when an
+    abandoned, partly read iterator is garbage collected; there the app's error could only surface
+    as an unraisable exception, and waiting for a background task would block the collector. So a
+    close coming from a body iterator only abandons the exchange (an unfinished response is
+    cancelled, a complete one left running) and re-opens the response: the app's error is raised,
+    and a complete response's app awaited, when the response itself is closed
+    (``with client.stream(...)``) or the client shuts down.
     """
 
     def __init__(self, exchange: _HTTPExchange) -> None:
         self._exchange = exchange
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self._exchange.iter_body()
+        try:
+            yield from self._exchange.iter_body()
+        except GeneratorExit:
+            # Dropped part-way (httpx's iterators never close the response): same as httpx2's case.
+            self._exchange.abandon()
+            raise
 
     def close(self) -> None:
-        response = self._exchange.response
-        if response is not None and not self._exchange.closed and _closed_with_an_abandoned_iterator():
+        exchange = self._exchange
+        response = exchange.response
+        if response is not None and not exchange.closed and _closed_with_an_abandoned_iterator():
+            exchange.abandon()
             response.is_closed = False
             return
-        self._exchange.close()
+        exchange.close()
 
 
 def _cancel_exchanges(exchanges: Iterator[_HTTPExchange]) -> None:

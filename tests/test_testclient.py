@@ -892,3 +892,39 @@ def test_streaming_semantics_hold_with_plain_httpx() -> None:
         "client.close()\n"
     )
     assert out == "[] [b'a', b'b'] [b'a', b'', b'b', 'after']"
+
+
+def test_dropping_the_iterator_of_an_unfinished_stream_cancels_at_once(anyio_backend: str) -> None:
+    events: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"tick", "more_body": True})
+        finally:
+            events.append("app stopped")
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    with make_client(app, anyio_backend).stream("GET", "/") as response:
+        assert next(response.iter_raw()) == b"tick"  # the iterator is collected right after
+        # A body iterator dropped part-way cancels the unfinished app at once (httpx2's iterator
+        # even closes the response; it is re-opened so that the block's own close still applies).
+        assert events == ["app stopped"]
+        assert not response.is_closed
+    assert response.is_closed
+
+
+def test_app_error_after_a_dropped_iterator_is_raised_by_the_response_close(anyio_backend: str) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"all of it"})
+        await anyio.sleep(0.01)
+        raise KeyError("after the body")
+
+    client = make_client(app, anyio_backend)
+    with pytest.raises(KeyError, match="after the body"):
+        with client.stream("GET", "/") as response:
+            chunks = response.iter_raw()
+            assert next(chunks) == b"all of it"
+            chunks.close()  # neither raises nor waits: the response's close does both
