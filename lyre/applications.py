@@ -33,6 +33,8 @@ from lyre.middleware.body_limit import (
     RequestBodyLimitMiddleware,
     RequestBodyLimitResponder,
     _DefaultBodyLimitMiddleware,
+    _RequestBodyLimitResponseSent,
+    _RequestBodyTooLarge,
 )
 from lyre.middleware.errors import ServerErrorMiddleware
 from lyre.middleware.exceptions import ExceptionMiddleware
@@ -200,9 +202,18 @@ class Lyre:
                     if app.__class__ is FusedExceptionMiddleware or RESPONDER_SCOPE_KEY in scope:
                         await app(scope, receive, send)
                     else:
+                        # ``responder.serve``, its steps run here.
                         limiter: RequestBodyLimitMiddleware = app  # type: ignore[assignment]
                         responder = RequestBodyLimitResponder(limiter.app, limiter.max_body_size)
-                        await responder.serve(scope, receive, send, True)
+                        downstream = responder.begin(scope, receive, send, True)
+                        try:
+                            await limiter.app(scope, responder.receive_with_limit, downstream)
+                        except _RequestBodyLimitResponseSent:
+                            pass
+                        except _RequestBodyTooLarge:
+                            await responder.answer_unhandled(scope)
+                        finally:
+                            responder.finish(scope)
                 except Exception as exc:
                     started = scope.pop(STARTED_SCOPE_KEY, True)
                     await stack.answer_error(exc, scope, receive, send, started)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lyre._exception_handler import handler_response, tracked
+from lyre._exception_handler import ResponseTracker, handler_response, tracked
 from lyre.datastructures import Headers
 from lyre.exceptions import HTTPException
 from lyre.requests import Request
@@ -76,6 +76,7 @@ class RequestBodyLimitResponder:
         "app",
         "declared_too_large",
         "max_body_size",
+        "previous",
         "receive",
         "received",
         "response_started",
@@ -83,6 +84,7 @@ class RequestBodyLimitResponder:
         "send",
         "swap_send",
         "swapping",
+        "tracker",
     )
 
     def __init__(self, app: ASGIApp, max_body_size: int) -> None:
@@ -93,6 +95,8 @@ class RequestBodyLimitResponder:
         self.response_started = False
         self.swapping = False  # whether ``send_with_limit`` is already in the app's send chain
         self.swap_send: Send = _no_send  # the ``send`` that ``send_with_limit`` wraps
+        self.tracker: ResponseTracker | None = None  # set when ``send`` had to be wrapped
+        self.previous: Any = _ABSENT  # the scope's limit before this request's limiter
         self.scope: Scope = {}
         self.receive: Receive = _no_receive
         self.send: Send = _no_send
@@ -125,45 +129,56 @@ class RequestBodyLimitResponder:
         started when it lets an exception out (``scope[STARTED_SCOPE_KEY]``), so ``send`` needs
         no tracking wrapper (PERF: plaintext, json cells).
         """
-        self.scope = scope
-        self.receive = receive
-        self.send = send
-        limit = self.max_body_size
-        length = _declared_length(scope)
-        too_large = self.declared_too_large = length is not None and length > limit
-        previous = scope.get(MAX_BODY_SIZE_SCOPE_KEY, _ABSENT)
-        scope[MAX_BODY_SIZE_SCOPE_KEY] = limit
-        scope[RESPONDER_SCOPE_KEY] = self
-        tracker = None
-        downstream: Send
-        if too_large:
-            self.swapping = True
-            self.swap_send = send
-            downstream = self.send_with_limit
-        elif reports_started:
-            downstream = send
-        else:
-            tracker, downstream = tracked(send)
+        downstream = self.begin(scope, receive, send, reports_started)
         try:
             await self.app(scope, self.receive_with_limit, downstream)
         except _RequestBodyLimitResponseSent:
             pass
         except _RequestBodyTooLarge:
-            if tracker is not None:
-                started = tracker.started
-            elif too_large:
-                started = self.response_started
-            else:
-                started = scope.pop(STARTED_SCOPE_KEY, True)
-            if started or self.response_started:
-                raise
-            await PlainTextResponse("Content Too Large", status_code=413)(scope, receive, send)
+            await self.answer_unhandled(scope)
         finally:
-            del scope[RESPONDER_SCOPE_KEY]
-            if previous is _ABSENT:
-                del scope[MAX_BODY_SIZE_SCOPE_KEY]
-            else:
-                scope[MAX_BODY_SIZE_SCOPE_KEY] = previous
+            self.finish(scope)
+
+    def begin(self, scope: Scope, receive: Receive, send: Send, reports_started: bool) -> Send:
+        """Take charge of the request: publish the limit in ``scope``; returns the app's ``send``."""
+        self.scope = scope
+        self.receive = receive
+        self.send = send
+        length = _declared_length(scope)
+        too_large = self.declared_too_large = length is not None and length > self.max_body_size
+        self.previous = scope.get(MAX_BODY_SIZE_SCOPE_KEY, _ABSENT)
+        scope[MAX_BODY_SIZE_SCOPE_KEY] = self.max_body_size
+        scope[RESPONDER_SCOPE_KEY] = self
+        if too_large:
+            self.swapping = True
+            self.swap_send = send
+            return self.send_with_limit
+        if reports_started:
+            return send
+        self.tracker, downstream = tracked(send)
+        return downstream
+
+    def finish(self, scope: Scope) -> None:
+        """Hand the scope back as it was (the limit in force outside this request's limiter)."""
+        del scope[RESPONDER_SCOPE_KEY]
+        previous = self.previous
+        if previous is _ABSENT:
+            del scope[MAX_BODY_SIZE_SCOPE_KEY]
+        else:
+            scope[MAX_BODY_SIZE_SCOPE_KEY] = previous
+
+    async def answer_unhandled(self, scope: Scope) -> None:
+        """The body went over the limit and nothing below answered: 413, unless a response started."""
+        tracker = self.tracker
+        if tracker is not None:
+            started = tracker.started
+        elif self.declared_too_large:
+            started = self.response_started
+        else:
+            started = scope.pop(STARTED_SCOPE_KEY, True)
+        if started or self.response_started:
+            raise _RequestBodyTooLarge()
+        await PlainTextResponse("Content Too Large", status_code=413)(scope, self.receive, self.send)
 
     async def receive_with_limit(self) -> Message:
         if self.declared_too_large:
