@@ -189,6 +189,7 @@ def session_cases(draw: st.DrawFn) -> dict[str, Any]:
                 "same_site": st.sampled_from(["lax", "strict", "none"]),
                 "https_only": st.booleans(),
                 "domain": st.sampled_from(["example.com"]),
+                "partitioned": st.booleans(),
             },
         )
     )
