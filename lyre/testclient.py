@@ -609,9 +609,14 @@ class _ResponseStream(httpx.SyncByteStream):
 
 def _cancel_exchanges(exchanges: Iterator[_HTTPExchange]) -> None:
     """Cancel and close each exchange (a client shutting down); the first app error is re-raised."""
-    with contextlib.ExitStack() as stack:
-        for exchange in exchanges:
-            stack.callback(exchange.close, force=True)
+    first_error: BaseException | None = None
+    for exchange in exchanges:
+        try:
+            exchange.close(force=True)
+        except BaseException as exc:
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
 
 
 class _TestClientTransport(httpx.BaseTransport):

@@ -928,3 +928,26 @@ def test_app_error_after_a_dropped_iterator_is_raised_by_the_response_close(anyi
             chunks = response.iter_raw()
             assert next(chunks) == b"all of it"
             chunks.close()  # neither raises nor waits: the response's close does both
+
+
+def test_client_close_cancels_every_open_response_and_reports_an_error(anyio_backend: str) -> None:
+    stopped: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            # Nobody reads: this waits for a reader until the client shuts down.
+            await send({"type": "http.response.body", "body": b"x", "more_body": True})
+        finally:
+            stopped.append(scope["path"])
+            if scope["path"] == "/bad":
+                raise OSError("cleanup failed")
+
+    client = make_client(app, anyio_backend)
+    responses = [client.send(client.build_request("GET", path), stream=True) for path in ("/good", "/bad")]
+    assert [r.status_code for r in responses] == [200, 200]
+    with pytest.raises(OSError, match="cleanup failed"):
+        client.close()
+    assert sorted(stopped) == ["/bad", "/good"]
+    for response in responses:
+        response.close()  # already ended by the client: nothing more happens
