@@ -368,7 +368,7 @@ def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         import uvicorn
     except ImportError:
-        _error("'lyre run' needs uvicorn, which is not installed; install it with: pip install 'lyre[full]'")
+        _error("'lyre run' needs uvicorn, which is not installed; install it with: pip install 'lyre-asgi[full]'")
         return EXIT_FAILURE
     # Import the target here first so a bad MODULE:APP is one clear line (exit 2), not a uvicorn
     # traceback in a worker process.

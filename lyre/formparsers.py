@@ -98,7 +98,7 @@ def _require_multipart() -> Any:
         except ImportError:  # pragma: no cover - exercised by monkeypatching in tests
             raise _MultipartNotInstalled(
                 "The `python-multipart` library must be installed to use form parsing. "
-                "Install it with `pip install python-multipart` (or `pip install lyre[full]`)."
+                "Install it with `pip install python-multipart` (or `pip install 'lyre-asgi[full]'`)."
             ) from None
         _multipart = python_multipart
     return _multipart

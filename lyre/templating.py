@@ -27,7 +27,7 @@ try:
 except ModuleNotFoundError:  # pragma: no cover - exercised in a subprocess test
     raise ImportError(
         "jinja2 must be installed to use Jinja2Templates (install it with `pip install jinja2`, "
-        "or `pip install 'lyre[full]'`)."
+        "or `pip install 'lyre-asgi[full]'`)."
     ) from None
 
 from lyre.requests import Request

@@ -51,7 +51,7 @@ else:
             raise _MissingHTTPClientError(
                 "The lyre.testclient module requires the httpx2 (or httpx) package to be installed.\n"
                 "You can install it with:\n"
-                "    $ pip install 'lyre[full]'\n"
+                "    $ pip install 'lyre-asgi[full]'\n"
                 "or:\n"
                 "    $ pip install httpx2\n"
             ) from None

@@ -373,7 +373,7 @@ def test_run_without_uvicorn_names_the_full_extra(
     assert cli.main(["run", f"{target_module}:app"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert "uvicorn" in err and "pip install 'lyre[full]'" in err
+    assert "uvicorn" in err and "pip install 'lyre-asgi[full]'" in err
 
 
 def test_dunder_main_delegates(target_module: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -442,7 +442,7 @@ async def test_missing_python_multipart(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(AssertionError, match="The `python-multipart` library must be installed to use form parsing.") as info:
         await request.form()
     assert isinstance(info.value, ImportError)
-    assert "lyre[full]" in str(info.value)
+    assert "lyre-asgi[full]" in str(info.value)
 
 
 @pytest.mark.anyio

@@ -330,7 +330,7 @@ def test_import_without_jinja2_is_a_clear_error() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "jinja2 must be installed to use Jinja2Templates" in result.stdout
-    assert "lyre[full]" in result.stdout
+    assert "lyre-asgi[full]" in result.stdout
 
 
 def test_env_options_with_env_is_a_type_error(template_dir: Path) -> None:

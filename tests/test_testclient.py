@@ -626,7 +626,7 @@ def test_import_error_names_the_extra() -> None:
         "try:\n"
         "    import lyre.testclient\n"
         "except ImportError as exc:\n"
-        "    print(isinstance(exc, RuntimeError), 'lyre[full]' in str(exc), 'httpx2' in str(exc))\n"
+        "    print(isinstance(exc, RuntimeError), 'lyre-asgi[full]' in str(exc), 'httpx2' in str(exc))\n"
     )
     assert out == "True True True"
 

@@ -23,8 +23,14 @@ import json
 import time
 from typing import Any, Literal
 
-import itsdangerous
-from itsdangerous.exc import BadSignature
+try:
+    import itsdangerous
+    from itsdangerous.exc import BadSignature
+except ModuleNotFoundError:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "itsdangerous must be installed to use SessionMiddleware (install it with `pip install itsdangerous`, "
+        "or `pip install 'lyre-asgi[full]'`)."
+    ) from None
 
 from lyre.datastructures import MutableHeaders, Secret
 from lyre.requests import HTTPConnection, cookie_parser
