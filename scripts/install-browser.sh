@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the end-to-end browser test (tests/e2e/) needs; idempotent and quick when done already.
-#   - Debian's `chromium` package (only when /usr/bin/chromium is missing; needs root or sudo);
+#   - Debian's `chromium` package without its recommended packages (only when /usr/bin/chromium is
+#     missing; needs root or sudo), announced before it is installed;
 #   - Playwright for Python in the project's virtualenv (the test drives /usr/bin/chromium through it;
 #     Playwright's own browser download is never used).
 # Usage: scripts/install-browser.sh [PYTHON]   (default: .venv/bin/python of this checkout)
@@ -13,12 +14,16 @@ if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" -ne 0 ]; then
         SUDO="sudo"
     fi
-    echo "install-browser: installing Debian's chromium package" >&2
-    $SUDO apt-get update
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y chromium
+    # Only chromium and what it strictly depends on (no recommended packages); say so before doing it.
+    echo "install-browser: /usr/bin/chromium is missing; installing Debian's 'chromium' package" \
+        "(apt-get install --no-install-recommends chromium; needs root or sudo)" >&2
+    $SUDO apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends chromium
+else
+    echo "install-browser: /usr/bin/chromium present, nothing to install" >&2
 fi
 
 if ! "$PYTHON" -c "import playwright.sync_api" >/dev/null 2>&1; then
-    echo "install-browser: installing playwright into $PYTHON's environment" >&2
+    echo "install-browser: installing the 'playwright' Python package into $PYTHON's environment" >&2
     "$PYTHON" -m pip install -q playwright
 fi
