@@ -54,5 +54,21 @@ compat-starlette:
 	bash compat/run_starlette_suite.sh --fusion on
 	bash compat/run_starlette_suite.sh --fusion off
 
+# The documentation site (MkDocs + Material + mkdocstrings), built into site/ with warnings as errors.
+# Not part of `make test`; the docs' code samples are run by tests/test_docs_examples.py instead.
+DOCSSTAMP := $(VENV)/.installed-docs
+
+.PHONY: docs docs-serve
+
+$(DOCSSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[docs]'
+	touch $@
+
+docs: $(DOCSSTAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(DOCSSTAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8001
+
 clean:
 	rm -rf $(VENV) build *.egg-info
