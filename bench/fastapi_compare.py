@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+LYRE_PKG = str(ROOT / "lyre") + os.sep
 SCENARIOS: dict[str, tuple[str, int, bytes]] = {
     # name -> (path, expected status, expected body prefix)
     "json": ("/items/7", 200, b'{"id":7,"name":"Item 7","price":7.5,"tags":["a","b"]}'),
@@ -213,7 +214,7 @@ def profile(scenario: str, seconds: float, mode: str) -> None:
     stats = pstats.Stats(profiler)
     by_package: dict[str, float] = {}
     for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if "/lyre/" in filename:
+        if os.path.realpath(filename).startswith(LYRE_PKG):  # the package, not any path with "/lyre/"
             key = "lyre"
         elif "/starlette/" in filename:
             key = "starlette"

@@ -578,9 +578,12 @@ def verify_packages() -> dict[str, str]:
 
     import lyre
 
-    starlette_file = str(Path(starlette.__file__).resolve())
-    lyre_file = str(Path(lyre.__file__).resolve())
-    if starlette is lyre or starlette_file == lyre_file or "/lyre/" in starlette_file:
+    # Decide by module identity and by package directory, never by a substring of the path: a checkout
+    # cloned to ``~/lyre/`` has ``/lyre/`` in every path, the real Starlette's in ``.venv`` included.
+    starlette_path = Path(starlette.__file__ or "").resolve()
+    starlette_file = str(starlette_path)
+    lyre_dir = Path(lyre.__file__ or "").resolve().parent
+    if starlette is lyre or starlette.__name__ != "starlette" or lyre_dir in starlette_path.parents:
         raise SystemExit(f"`import starlette` resolves to lyre ({starlette_file}); the Starlette column "
                          "must be the real Starlette 1.10")
     versions = {"lyre": getattr(lyre, "__version__", "?"), "starlette": starlette.__version__}

@@ -153,3 +153,40 @@ Transfer/sec:      3.00MB
     assert p99 == pytest.approx(850e-6)
     assert bad == 3
     assert total == 124000
+
+
+_VERIFY = """
+import sys
+sys.path.insert(0, {site!r})
+sys.path.insert(0, {root!r})
+{alias}
+from bench import harness
+try:
+    versions = harness.verify_packages()
+except SystemExit as exc:
+    print("REFUSED", exc)
+else:
+    print("OK", versions["starlette"])
+"""
+
+
+def _verify_packages_with(tmp_path: Path, alias: str) -> str:
+    import subprocess
+
+    # A Starlette stand-in installed under a directory called ``lyre`` (as in a checkout cloned to
+    # ``~/lyre`` with its ``.venv`` inside): only the package directory may decide, not the path.
+    site = tmp_path / "lyre" / ".venv" / "site-packages"
+    (site / "starlette").mkdir(parents=True)
+    (site / "starlette" / "__init__.py").write_text("__version__ = '1.10.0'\n")
+    root = str(Path(__file__).resolve().parent.parent)
+    code = _VERIFY.format(site=str(site), root=root, alias=alias)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return result.stdout
+
+
+def test_verify_packages_accepts_a_real_starlette_under_a_lyre_directory(tmp_path: Path) -> None:
+    assert _verify_packages_with(tmp_path, "").startswith("OK 1.10.0")
+
+
+def test_verify_packages_refuses_the_aliased_starlette(tmp_path: Path) -> None:
+    assert _verify_packages_with(tmp_path, "import lyre.compat.starlette").startswith("REFUSED")
