@@ -167,8 +167,8 @@ def compile_path(path: str) -> tuple[Pattern[str], str, dict[str, Convertor[Any]
     fmt.append(tail)
     if is_host:
         head, colon, port = tail.rpartition(":")
-        if colon and not tail.endswith("]") and (port.isdigit() or not port):
-            tail = head
+        if colon and not tail.endswith("]"):
+            tail = head  # the port part, whatever it says, is not matched (as in Starlette)
     pattern.append(re.escape(tail))
     pattern.append("$")
     flags = re.IGNORECASE if is_host else 0

@@ -465,3 +465,20 @@ def test_root_path_routing() -> None:
     # A path without the prefix still matches top-level routes, but not mounted ones.
     assert client.get("/x").status_code == 200
     assert client.get("/m/y").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("template", "regex"),
+    [
+        ("example.com:http", r"^example\.com$"),
+        ("a:b:c", r"^a:b$"),
+        ("{sub}.ex.com:8000", r"^(?P<sub>[^/]+)\.ex\.com$"),
+        ("[::1]", r"^\[::1\]$"),
+    ],
+)
+def test_host_template_port_part_is_never_matched(template: str, regex: str) -> None:
+    from lyre.routing import compile_path
+
+    compiled, fmt, _ = compile_path(template)
+    assert compiled.pattern == regex
+    assert fmt == template.replace("{sub}", "{sub}")
