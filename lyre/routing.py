@@ -166,7 +166,7 @@ def compile_path(path: str) -> tuple[Pattern[str], str, dict[str, Convertor[Any]
     tail = path[pos:]
     fmt.append(tail)
     if is_host:
-        head, colon, port = tail.rpartition(":")
+        head, colon, _port = tail.rpartition(":")
         if colon and not tail.endswith("]"):
             tail = head  # the port part, whatever it says, is not matched (as in Starlette)
     pattern.append(re.escape(tail))
