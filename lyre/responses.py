@@ -8,8 +8,9 @@ Design notes (lyre):
   precomputed byte pairs; ``Set-Cookie`` lines are formatted directly (same bytes as the standard
   library's ``SimpleCookie`` would produce) instead of going through ``http.cookies``.
 * Safer by default: CR, LF or NUL in a header name or value (including ``media_type`` and cookie
-  attributes) raise ``ValueError`` instead of being sent, and ``HEAD`` requests get the headers of the
-  response with an empty body (the server would drop it anyway).
+  attributes) raise ``ValueError`` instead of being sent. A ``HEAD`` request gets the same messages as
+  a ``GET`` from an in-memory response (the server drops the body, as ASGI servers do for HEAD), so
+  middleware such as GZip sets the headers the GET would carry; streamed bodies are not produced.
 """
 
 from __future__ import annotations
@@ -379,13 +380,13 @@ class Response:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # PERF: exactly two messages, no intermediate objects; HEAD keeps headers, drops the body.
+        # PERF: exactly two messages, no intermediate objects. A HEAD gets the GET's messages: the
+        # server drops the body, and middleware (GZip) describes the body a GET would carry.
         if scope["type"] == "http":
             await send(
                 {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
             )
-            body = b"" if scope.get("method") == "HEAD" else self.body
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.body", "body": self.body})
         else:
             # A normal response during a WebSocket handshake is a denial response.
             await send(
