@@ -1,14 +1,21 @@
-"""The ``lyre`` command line: ``lyre run MODULE:APP`` and ``lyre routes MODULE:APP``.
+"""The ``lyre`` command line: ``lyre run [MODULE:APP]`` and ``lyre routes MODULE:APP``.
 
 ``lyre run`` serves an application through uvicorn (the ``full`` extra); ``lyre routes`` prints the
 route table of an application or router. Both take the application as ``MODULE:ATTRIBUTE`` (the
 attribute may be dotted, ``pkg.mod:holder.app``), importing the module with the current directory on
-``sys.path`` as ``python -m`` and uvicorn do.
+``sys.path`` as ``python -m`` and uvicorn do. ``lyre run`` without a target looks for ``app`` in
+``main.py``, then in ``app.py``, of the current directory; ``--factory`` takes a callable returning the
+application; ``--env-file`` loads ``KEY=VALUE`` lines into the environment before anything is imported
+(variables already set win). Before serving it prints one line: lyre's version, the URL, the number of
+workers and the server.
+
+A FastAPI (or real-Starlette) application given without ``--as-starlette`` runs on the real Starlette;
+both commands say so on stderr and suggest the flag.
 
 Exit codes: ``0`` success, ``1`` a runtime failure (uvicorn missing), ``2`` a usage error (bad
-arguments or a ``MODULE:APP`` that cannot be found: one line on stderr, no traceback). An exception
-raised *while importing* the user's module is the user's bug, not a bad target, so it propagates with
-its traceback.
+arguments, a missing env file, or a ``MODULE:APP`` that cannot be found: one line on stderr, no
+traceback; argument errors print the sub-command's usage). An exception raised *while importing* the
+user's module is the user's bug, not a bad target, so it propagates with its traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "DISCOVERY_MODULES",
     "TargetError",
+    "discover_target",
+    "load_env_file",
+    "startup_line",
     "RouteRow",
     "build_parser",
     "build_run_config",
@@ -45,8 +56,96 @@ _METHOD_ORDER = {
 _ENDPOINT_VERBS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY")
 
 
+# Where ``lyre run`` without a target looks for an ``app`` attribute, in this order.
+DISCOVERY_MODULES = ("main", "app")
+
+
 class TargetError(Exception):
     """A ``MODULE:APP`` argument that does not name an importable object (a usage error, exit 2)."""
+
+
+def discover_target(directory: str | None = None) -> str:
+    """The target ``lyre run`` uses when none is given: ``main:app``, else ``app:app``.
+
+    A module is chosen when ``<name>.py`` exists in ``directory`` (default: the current directory) and
+    defines ``app``; a file without it is passed over for the next one. Raises ``TargetError`` naming
+    what was looked for when nothing fits.
+    """
+    folder = directory if directory is not None else os.getcwd()
+    looked: list[str] = []
+    for name in DISCOVERY_MODULES:
+        if not os.path.isfile(os.path.join(folder, f"{name}.py")):
+            looked.append(f"{name}.py (no such file)")
+            continue
+        try:
+            load_target(f"{name}:app")
+        except TargetError:
+            looked.append(f"{name}.py (no 'app' in it)")
+            continue
+        return f"{name}:app"
+    raise TargetError(
+        "no MODULE:APP given and none found: looked for 'app' in "
+        + ", ".join(looked)
+        + f" in {folder}; give one, e.g. 'lyre run myproject.main:app'"
+    )
+
+
+def load_env_file(path: str) -> dict[str, str]:
+    """Read ``KEY=VALUE`` lines from ``path`` into ``os.environ``; return the variables it set.
+
+    Blank lines and ``#`` comments are skipped, an ``export`` prefix is allowed, and a value may be
+    wrapped in single or double quotes (removed; in double quotes ``\\n`` is a newline). A variable
+    already in the environment keeps its value, so the real environment overrides the file. Raises
+    ``TargetError`` (a usage error) when the file cannot be read or a line is not ``KEY=VALUE``.
+    """
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        raise TargetError(f"cannot read env file {path!r}: {exc.strerror or exc}") from None
+    loaded: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise TargetError(f"{path}:{number}: expected KEY=VALUE, got {raw.strip()!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            quote, value = value[0], value[1:-1]
+            if quote == '"':
+                value = value.replace("\\n", "\n").replace('\\"', '"')
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        if key not in os.environ:
+            os.environ[key] = value
+            loaded[key] = value
+    return loaded
+
+
+def _runs_on_real_starlette(app: Any) -> str | None:
+    """``"FastAPI"``/``"Starlette"`` when ``app``'s class comes from that package (not through lyre)."""
+    for cls in type(app).__mro__:
+        top = (getattr(cls, "__module__", "") or "").partition(".")[0]
+        if top == "fastapi":
+            return "FastAPI"
+        if top == "starlette":
+            return "Starlette"
+    return None
+
+
+def _hint_alias(app: Any, target: str) -> None:
+    kind = _runs_on_real_starlette(app)
+    if kind is not None:
+        print(
+            f"lyre: note: {target!r} is a {kind} application and --as-starlette is off, so it runs on the "
+            f"real Starlette, not on lyre; add --as-starlette to run it on lyre",
+            file=sys.stderr,
+        )
 
 
 def load_target(target: str) -> Any:
@@ -274,7 +373,26 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="serve an application with uvicorn", description="Serve MODULE:APP with uvicorn."
     )
-    run.add_argument("target", metavar="MODULE:APP", help="the application, e.g. myproject.main:app")
+    parser.set_defaults(subparser=None)
+    run.set_defaults(subparser=run)
+    run.add_argument(
+        "target",
+        metavar="MODULE:APP",
+        nargs="?",
+        default=None,
+        help="the application, e.g. myproject.main:app (default: 'app' from main.py or app.py)",
+    )
+    run.add_argument(
+        "--factory",
+        action="store_true",
+        help="MODULE:APP names a function that takes no argument and returns the application",
+    )
+    run.add_argument(
+        "--env-file",
+        metavar="PATH",
+        default=None,
+        help="load KEY=VALUE lines into the environment first (variables already set are kept)",
+    )
     run.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     run.add_argument("--port", type=_port, default=8000, help="port to bind (default: %(default)s)")
     run.add_argument("--reload", action="store_true", help="restart when source files change (development)")
@@ -308,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     routes = sub.add_parser(
         "routes", help="print the route table", description="Print the routes of MODULE:APP."
     )
+    routes.set_defaults(subparser=routes)
     routes.add_argument("target", metavar="MODULE:APP", help="the application, e.g. myproject.main:app")
     routes.add_argument(
         "--as-starlette", action="store_true", help="alias 'starlette' to lyre before importing the app"
@@ -342,7 +461,25 @@ def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
         config["forwarded_allow_ips"] = args.forwarded_allow_ips
     if args.log_level is not None:
         config["log_level"] = args.log_level
+    if getattr(args, "factory", False):
+        config["factory"] = True
     return config
+
+
+def startup_line(args: argparse.Namespace, server: str) -> str:
+    """``lyre 0.1.0 serving main:app at http://127.0.0.1:8000 (1 worker, uvicorn 0.30.0)``."""
+    from lyre import __version__
+
+    host = args.host
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    url = f"http://{shown}:{args.port}{args.root_path or ''}"
+    workers = args.workers or 1
+    details = [f"{workers} worker" + ("s" if workers != 1 else "")]
+    if args.reload:
+        details.append("reload on")
+    details.append(server)
+    what = f"{args.target} (factory)" if getattr(args, "factory", False) else args.target
+    return f"lyre {__version__} serving {what} at {url} ({', '.join(details)})"
 
 
 def _error(message: str) -> None:
@@ -357,6 +494,8 @@ def _alias_if_asked(args: argparse.Namespace) -> None:
 def _cmd_routes(args: argparse.Namespace) -> int:
     _alias_if_asked(args)
     app = load_target(args.target)
+    if not args.as_starlette:
+        _hint_alias(app, args.target)
     rows = list(iter_route_rows(_find_routes(app)))
     sys.stdout.write(format_route_table(rows))
     return EXIT_OK
@@ -370,14 +509,22 @@ def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except ImportError:
         _error("'lyre run' needs uvicorn, which is not installed; install it with: pip install 'lyre-asgi[full]'")
         return EXIT_FAILURE
+    # The env file first: the application may read its settings at import time.
+    if args.env_file is not None:
+        load_env_file(args.env_file)
     # Import the target here first so a bad MODULE:APP is one clear line (exit 2), not a uvicorn
     # traceback in a worker process.
     _alias_if_asked(args)
+    if args.target is None:
+        args.target = discover_target()
     app = load_target(args.target)
     if not callable(app):
-        raise TargetError(
-            f"{args.target!r} is not an ASGI application (a {type(app).__name__} is not callable)"
-        )
+        kind = "an application factory" if args.factory else "an ASGI application"
+        raise TargetError(f"{args.target!r} is not {kind} (a {type(app).__name__} is not callable)")
+    if not args.as_starlette and not args.factory:
+        _hint_alias(app, args.target)
+    server = f"uvicorn {getattr(uvicorn, '__version__', '')}".rstrip()
+    print(startup_line(args, server), file=sys.stderr, flush=True)
     uvicorn.run(**build_run_config(args))
     return EXIT_OK
 
@@ -385,11 +532,14 @@ def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lyre`` console script and of ``python -m lyre``; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Reported by the sub-command's parser, so the usage shown is that of `lyre run`/`lyre routes`.
+        (args.subparser or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         if args.command == "routes":
             return _cmd_routes(args)
-        return _cmd_run(args, parser)
+        return _cmd_run(args, args.subparser or parser)
     except TargetError as exc:
         _error(str(exc))
         return EXIT_USAGE

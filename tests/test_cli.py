@@ -317,7 +317,7 @@ def test_run_all_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         (["run", "m:app", "--port", "http"], "invalid port 'http'"),
         (["run", "m:app", "--port", "70000"], "invalid port '70000'"),
         (["run", "m:app", "--workers", "0"], "invalid value '0'"),
-        (["run"], "the following arguments are required: MODULE:APP"),
+        (["run", "--factory", "--port"], "argument --port: expected one argument"),
         (["routes"], "the following arguments are required: MODULE:APP"),
         ([], "the following arguments are required: COMMAND"),
         (["serve", "m:app"], "invalid choice: 'serve'"),
@@ -509,3 +509,275 @@ def test_run_as_starlette_with_workers_uses_the_alias_entry_point() -> None:
     assert config["app"] == "lyre.compat.aliased_app:app"
     assert os.environ["LYRE_ALIASED_TARGET"] == "pkg.mod:app"
     del os.environ["LYRE_ALIASED_TARGET"]
+
+
+# ----------------------------------------------------------------------------------------------
+# lyre run: discovery, --factory, --env-file, the start-up line, sub-command usage, FastAPI hint
+# ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty project folder made the cwd; ``main``/``app`` modules imported from it are forgotten."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for name in cli.DISCOVERY_MODULES:
+        sys.modules.pop(name, None)
+    yield tmp_path
+    for name in cli.DISCOVERY_MODULES:
+        sys.modules.pop(name, None)
+
+
+_TINY_APP = (
+    "from lyre.responses import PlainTextResponse\n"
+    "from lyre.routing import Route, Router\n"
+    "async def hello(request):\n    return PlainTextResponse('hello')\n"
+    "app = Router([Route('/hello', hello)])\n"
+)
+
+
+def test_discovery_prefers_main_py(project_dir: Path) -> None:
+    (project_dir / "main.py").write_text(_TINY_APP)
+    (project_dir / "app.py").write_text(_TINY_APP)
+    assert cli.discover_target() == "main:app"
+
+
+def test_discovery_falls_back_to_app_py(project_dir: Path) -> None:
+    (project_dir / "main.py").write_text("value = 1\n")  # a main.py without `app` is passed over
+    (project_dir / "app.py").write_text(_TINY_APP)
+    assert cli.discover_target() == "app:app"
+
+
+def test_run_without_target_and_nothing_to_discover(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = _FakeUvicorn()
+    monkeypatch.setitem(sys.modules, "uvicorn", fake)
+    assert cli.main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no MODULE:APP given" in err and "main.py (no such file)" in err and "app.py (no such file)" in err
+    assert "lyre run myproject.main:app" in err
+    assert fake.calls == []
+
+
+def test_run_without_target_serves_the_discovered_app(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project_dir / "app.py").write_text(_TINY_APP)
+    fake = _FakeUvicorn()
+    monkeypatch.setitem(sys.modules, "uvicorn", fake)
+    assert cli.main(["run", "--port", "8124"]) == 0
+    [call] = fake.calls
+    assert call["app"] == "app:app" and call["port"] == 8124
+    assert "serving app:app at http://127.0.0.1:8124" in capsys.readouterr().err
+
+
+def test_factory_is_handed_to_uvicorn(project_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project_dir / "main.py").write_text(_TINY_APP + "def create_app():\n    return app\nsettings = {}\n")
+    fake = _FakeUvicorn()
+    monkeypatch.setitem(sys.modules, "uvicorn", fake)
+    assert cli.main(["run", "--factory", "main:create_app"]) == 0
+    [call] = fake.calls
+    assert call["app"] == "main:create_app" and call["factory"] is True
+    args = cli.build_parser().parse_args(["run", "main:app"])
+    assert "factory" not in cli.build_run_config(args)
+
+
+def test_factory_that_is_not_callable(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project_dir / "main.py").write_text("settings = {}\n")
+    monkeypatch.setitem(sys.modules, "uvicorn", _FakeUvicorn())
+    assert cli.main(["run", "--factory", "main:settings"]) == 2
+    assert "'main:settings' is not an application factory (a dict is not callable)" in capsys.readouterr().err
+
+
+def test_env_file_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    env = tmp_path / ".env"
+    env.write_text(
+        "# settings\n"
+        "\n"
+        "LYRE_T_PLAIN=plain value\n"
+        "export LYRE_T_EXPORTED=1\n"
+        "LYRE_T_SINGLE='single # not a comment'\n"
+        'LYRE_T_DOUBLE="two\\nlines"\n'
+        "LYRE_T_COMMENTED=value # a comment\n"
+        "LYRE_T_EMPTY=\n"
+        "LYRE_T_SET=from the file\n"
+    )
+    for key in ("PLAIN", "EXPORTED", "SINGLE", "DOUBLE", "COMMENTED", "EMPTY"):
+        monkeypatch.delenv(f"LYRE_T_{key}", raising=False)
+    monkeypatch.setenv("LYRE_T_SET", "from the environment")
+    loaded = cli.load_env_file(str(env))
+    for key in loaded:
+        monkeypatch.setenv(key, loaded[key])  # undone after the test
+    assert loaded == {
+        "LYRE_T_PLAIN": "plain value",
+        "LYRE_T_EXPORTED": "1",
+        "LYRE_T_SINGLE": "single # not a comment",
+        "LYRE_T_DOUBLE": "two\nlines",
+        "LYRE_T_COMMENTED": "value",
+        "LYRE_T_EMPTY": "",
+    }
+    assert os.environ["LYRE_T_SET"] == "from the environment"
+
+
+def test_env_file_errors(project_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", _FakeUvicorn())
+    assert cli.main(["run", "--env-file", "missing.env", "main:app"]) == 2
+    assert "cannot read env file 'missing.env'" in capsys.readouterr().err
+    (project_dir / "bad.env").write_text("OK=1\nnot a pair\n")
+    monkeypatch.delenv("OK", raising=False)
+    assert cli.main(["run", "--env-file", "bad.env", "main:app"]) == 2
+    monkeypatch.delenv("OK", raising=False)
+    assert "bad.env:2: expected KEY=VALUE, got 'not a pair'" in capsys.readouterr().err
+
+
+def test_env_file_is_loaded_before_the_app_is_imported(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project_dir / "main.py").write_text(_TINY_APP + "import os\nGREETING = os.environ['LYRE_T_GREETING']\n")
+    (project_dir / ".env").write_text("LYRE_T_GREETING=hi\n")
+    monkeypatch.delenv("LYRE_T_GREETING", raising=False)
+    monkeypatch.setitem(sys.modules, "uvicorn", _FakeUvicorn())
+    try:
+        assert cli.main(["run", "--env-file", ".env"]) == 0
+        assert sys.modules["main"].GREETING == "hi"
+    finally:
+        os.environ.pop("LYRE_T_GREETING", None)
+
+
+def test_startup_line() -> None:
+    from lyre import __version__
+
+    args = cli.build_parser().parse_args(["run", "main:app", "--host", "::1", "--port", "9000", "--reload"])
+    assert cli.startup_line(args, "uvicorn 1.2.3") == (
+        f"lyre {__version__} serving main:app at http://[::1]:9000 (1 worker, reload on, uvicorn 1.2.3)"
+    )
+    args = cli.build_parser().parse_args(["run", "--factory", "m:make", "--workers", "4", "--root-path", "/api"])
+    assert cli.startup_line(args, "uvicorn 1.2.3") == (
+        f"lyre {__version__} serving m:make (factory) at http://127.0.0.1:8000/api (4 workers, uvicorn 1.2.3)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "usage"),
+    [
+        (["run", "m:app", "--reload", "--workers", "2"], "usage: lyre run "),
+        (["run", "m:app", "--port", "x"], "usage: lyre run "),
+        (["routes", "--bogus", "m:app"], "usage: lyre routes "),
+        (["routes"], "usage: lyre routes "),
+    ],
+)
+def test_usage_errors_show_the_subcommand_usage(
+    argv: list[str], usage: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", _FakeUvicorn())
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage)
+    assert "usage: lyre [-h]" not in err
+
+
+def test_fastapi_app_without_the_alias_gets_a_hint(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A stand-in for FastAPI's class (importing the real one here would import the real Starlette).
+    (project_dir / "main.py").write_text(
+        "class FastAPI:\n"
+        "    __module__ = 'fastapi.applications'\n"
+        "    routes = []\n"
+        "    async def __call__(self, scope, receive, send):\n        pass\n"
+        "app = FastAPI()\n"
+    )
+    fake = _FakeUvicorn()
+    monkeypatch.setitem(sys.modules, "uvicorn", fake)
+    assert cli.main(["run", "main:app"]) == 0
+    err = capsys.readouterr().err
+    assert "'main:app' is a FastAPI application and --as-starlette is off" in err
+    assert "add --as-starlette to run it on lyre" in err
+    assert cli.main(["routes", "main:app"]) == 0
+    assert "add --as-starlette" in capsys.readouterr().err
+    # A lyre application gets no note.
+    assert cli.main(["run", f"{_lyre_target(project_dir)}:app"]) == 0
+    assert "--as-starlette" not in capsys.readouterr().err
+
+
+def _lyre_target(folder: Path) -> str:
+    name = f"clitarget_{uuid.uuid4().hex[:12]}"
+    (folder / f"{name}.py").write_text(_TINY_APP)
+    return name
+
+
+def test_real_fastapi_app_without_the_alias_gets_a_hint(tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "lyre", "routes", "main:app"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "is a FastAPI application and --as-starlette is off" in proc.stderr
+
+
+def _serve_once(folder: Path, argv: list[str], path: str) -> tuple[str, str]:
+    """Start ``python -m lyre run ARGV --port <free>`` in ``folder``, GET ``path``, stop it; body and output."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lyre", "run", *argv, "--port", str(port)],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    body = None
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and body is None:
+            if proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+                    body = resp.read().decode()
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        try:
+            output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+    assert body is not None, f"lyre run did not serve (exit {proc.returncode}):\n{output}"
+    return body, output.replace(str(port), "PORT")
+
+
+def test_lyre_run_discovers_main_py_loads_the_env_file_and_says_where(tmp_path: Path) -> None:
+    from lyre import __version__
+
+    (tmp_path / "main.py").write_text(
+        "import os\n"
+        "from lyre.responses import PlainTextResponse\n"
+        "from lyre.routing import Route, Router\n"
+        "GREETING = os.environ['LYRE_T_GREETING']\n"
+        "async def hello(request):\n    return PlainTextResponse(GREETING)\n"
+        "app = Router([Route('/hello', hello)])\n"
+    )
+    (tmp_path / "settings.env").write_text("LYRE_T_GREETING='hello from the env file'\n")
+    body, output = _serve_once(tmp_path, ["--env-file", "settings.env", "--log-level", "info"], "/hello")
+    assert body == "hello from the env file"
+    assert f"lyre {__version__} serving main:app at http://127.0.0.1:PORT (1 worker, uvicorn " in output
+
+
+def test_lyre_run_factory(tmp_path: Path) -> None:
+    (tmp_path / "factoryapp.py").write_text(
+        "from lyre.responses import PlainTextResponse\n"
+        "from lyre.routing import Route, Router\n"
+        "def create_app():\n"
+        "    async def hello(request):\n        return PlainTextResponse('made by the factory')\n"
+        "    return Router([Route('/hello', hello)])\n"
+    )
+    body, output = _serve_once(tmp_path, ["--factory", "factoryapp:create_app"], "/hello")
+    assert body == "made by the factory"
+    assert "serving factoryapp:create_app (factory) at" in output
