@@ -29,7 +29,7 @@ from lyre.exceptions import HTTPException
 from lyre.middleware.body_limit import STARTED_SCOPE_KEY
 from lyre.middleware.errors import ServerErrorMiddleware
 from lyre.middleware.exceptions import ExceptionMiddleware
-from lyre.requests import Request
+from lyre.requests import ClientDisconnect, Request
 from lyre.responses import PlainTextResponse
 from lyre.routing import Match, Route, Router
 from lyre.types import Receive, Scope, Send
@@ -67,6 +67,8 @@ class FusedServerErrorMiddleware(ServerErrorMiddleware):
             return
         try:
             await self.app(scope, receive, send)
+        except ClientDisconnect:
+            scope.pop(STARTED_SCOPE_KEY, None)  # the client left: no 500, nothing for the server
         except Exception as exc:
             started = scope.pop(STARTED_SCOPE_KEY, True)
             await self.answer_error(exc, scope, receive, send, started)
@@ -123,7 +125,10 @@ class FusedExceptionMiddleware(ExceptionMiddleware):
                 tracker.started = handed_send
             try:
                 await handle_exception(exc, Request(scope, receive, tracker.track), scope, receive, tracker)
-            except Exception:
+            except Exception as unhandled:
+                if unhandled is exc and isinstance(exc, ClientDisconnect):
+                    # As the route adapter (``request_response``): the client left, end quietly.
+                    return
                 scope[STARTED_SCOPE_KEY] = tracker.started
                 raise
 

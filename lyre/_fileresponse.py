@@ -58,7 +58,11 @@ class RangeNotSatisfiable(Exception):
 
 
 class MalformedRangeHeader(Exception):
-    """An unusable ``Range`` header (answered with ``400`` and ``content``)."""
+    """An unusable ``Range`` header (answered with ``400`` and ``content``).
+
+    lyre's own parser no longer raises it (an unusable Range is ignored, RFC 9110); kept for code
+    that imports it or overrides ``_parse_range_header``.
+    """
 
     def __init__(self, content: str = "Malformed range header.") -> None:
         self.content = content
@@ -330,12 +334,16 @@ class FileResponse(Response):
     # -- ranges ------------------------------------------------------------------------------
 
     def _parse_range_header(self, http_range: str, file_size: int) -> list[tuple[int, int]] | None:
-        """Half-open ``(start, stop)`` ranges, sorted and merged; ``None`` → ignore the header."""
+        """Half-open ``(start, stop)`` ranges, sorted and merged; ``None`` → ignore the header.
+
+        lyre decision (RFC 9110 §14.2): a Range the server cannot use is *ignored* (full ``200``),
+        never a ``400``: a unit other than ``bytes`` (which a server MUST ignore), a header without
+        ``=``, or no usable range-spec (non-digits, empty, last before first: each such spec is
+        skipped). ``RangeNotSatisfiable`` (``416``) when a range starts past the end of the file.
+        """
         unit, eq, spec = http_range.partition("=")
-        if not eq:
-            raise MalformedRangeHeader()
-        if unit.strip().lower() != "bytes":
-            raise MalformedRangeHeader("Only support bytes range")
+        if not eq or unit.strip().lower() != "bytes":
+            return None
         # Count before splitting so that a huge header costs one scan.
         if spec.count(",") >= self.max_ranges:
             return None
@@ -353,7 +361,10 @@ class FileResponse(Response):
                 if last:
                     if not (last.isascii() and last.isdigit()):
                         continue
-                    stop = min(int(last), file_size - 1) + 1
+                    end = int(last)
+                    if end < start:
+                        continue  # an invalid range-spec (RFC 9110 §14.1.1)
+                    stop = min(end, file_size - 1) + 1
                 else:
                     stop = file_size
             elif last:
@@ -365,13 +376,10 @@ class FileResponse(Response):
                 continue
             ranges.append((start, stop))
         if not ranges:
-            raise MalformedRangeHeader("Range header: range must be requested")
+            return None
         for start, _ in ranges:
             if not 0 <= start < file_size:
                 raise RangeNotSatisfiable(file_size)
-        for start, stop in ranges:
-            if start >= stop:
-                raise MalformedRangeHeader("Range header: start must be less than end")
         if len(ranges) == 1:
             return ranges
         ranges.sort()

@@ -15,7 +15,9 @@ lyre decisions (safety; invisible to well-formed traffic, see ``docs/decisions.m
 
 * ``MutableHeaders`` and ``Headers(headers=...)`` refuse header names or values containing CR, LF
   or NUL (``ValueError``): such a value would split or corrupt the HTTP message (header injection).
-* ``QueryParams`` parses at most ``MAX_QUERY_PAIRS`` ``&``-separated fields; the rest is ignored.
+* ``QueryParams`` parses every field of a query string, in linear time (never a silently dropped
+  pair); a *request* whose query string has more than ``MAX_QUERY_PAIRS`` fields is refused with a
+  ``414`` by the admission checks (``lyre._admission``) before any application code runs.
 * Query-string bytes that are not valid UTF-8 in ``URL(scope=...)`` are kept percent-encoded
   instead of raising ``UnicodeDecodeError`` (which would become a 500).
 * Lone surrogates in query keys/values are percent-encoded (``surrogatepass``) by ``str()`` of a
@@ -76,10 +78,12 @@ __all__ = [
     "run_in_threadpool",
 ]
 
-#: Upper bound on the number of ``&``-separated fields ``QueryParams`` parses from a ``str``/``bytes``
-#: query string (empty fields count).  Fields past the limit are ignored, never an error.  Read at
-#: parse time, so ``lyre.datastructures.MAX_QUERY_PAIRS = n`` reconfigures it process-wide.
-MAX_QUERY_PAIRS: int = 10_000
+#: Upper bound on the number of ``&``-separated fields (empty ones count) in a request's query string:
+#: a request with more is answered ``414`` naming the limit before any application code runs
+#: (``lyre._admission.refusal``).  ``QueryParams`` itself never truncates: it parses every field, in
+#: linear time.  Read on every request, so ``lyre.datastructures.MAX_QUERY_PAIRS = n`` reconfigures it
+#: process-wide; ``None`` lifts it.
+MAX_QUERY_PAIRS: int | None = 10_000
 
 _KeyType = TypeVar("_KeyType")
 _CovariantValueType = TypeVar("_CovariantValueType", covariant=True)
@@ -191,17 +195,15 @@ class State:
 
 
 def _parse_query(qs: str) -> list[tuple[str, str]]:
-    """``parse_qsl(qs, keep_blank_values=True)`` semantics, bounded by ``MAX_QUERY_PAIRS``.
+    """``parse_qsl(qs, keep_blank_values=True)`` semantics: every field, in linear time.
 
     ``&`` separates fields, empty fields are skipped, ``name`` without ``=`` has value ``""``,
-    ``+`` is a space and percent escapes are decoded as UTF-8 with replacement.  Never raises.
+    ``+`` is a space and percent escapes are decoded as UTF-8 with replacement.  Never raises, never
+    drops a field (the request-level bound is ``MAX_QUERY_PAIRS``, enforced at admission).
     """
     if not qs:
         return []
-    limit = max(MAX_QUERY_PAIRS, 0)
-    fields = qs.split("&", limit)
-    if len(fields) > limit:
-        del fields[limit:]  # the unsplit remainder past the limit is ignored
+    fields = qs.split("&")
     pairs: list[tuple[str, str]] = []
     append = pairs.append
     # PERF: most query strings have neither escapes nor '+': skip the per-piece checks entirely.
@@ -680,7 +682,7 @@ class MultiDict(ImmutableMultiDict[Any, Any]):
 class QueryParams(ImmutableMultiDict[str, str]):
     """Query-string parameters; ``str``/``bytes`` (latin-1) are parsed like ``parse_qsl``.
 
-    At most ``MAX_QUERY_PAIRS`` fields are parsed from a string; parsing never raises.
+    Every field of a string is parsed (linear time, never truncated); parsing never raises.
     """
 
     __slots__ = ()

@@ -83,6 +83,9 @@ _JSON_KEY = "lyre.json"
 _FORM_KEY = "lyre.form"
 _CONSUMED_KEY = "lyre.consumed"
 _RECEIVE_KEY = "lyre.receive"
+#: ``(receive, [messages])``: body messages ``is_disconnected()`` polled off ``receive`` before the
+#: body was read; ``body()``/``stream()`` of any ``Request`` on that ``receive`` take them first.
+_PENDING_KEY = "lyre.pending"
 _MISSING: Any = object()
 
 
@@ -134,7 +137,10 @@ async def empty_send(message: Message) -> NoReturn:
 
 # Cookies ---------------------------------------------------------------------------------------
 
-_ASCII_WS = " \t\n\r\x0b\x0c"
+#: What browsers strip around cookie names and values (RFC 6265bis, "WSP": space and horizontal tab).
+#: lyre decision (safety): nothing else is trimmed, so ``"\x0b__Host-x"`` stays a different name from
+#: ``"__Host-x"`` and a cookie planted by a subdomain cannot pass as a ``__Host-`` one.
+_COOKIE_WS = " \t"
 _COOKIE_ESCAPE = re.compile(r"\\(?:([0-3][0-7][0-7])|(.))")
 
 
@@ -157,7 +163,7 @@ def cookie_parser(cookie_string: str) -> dict[str, str]:
     """Parse a ``Cookie`` header the way browsers send it (not strict RFC 6265); never raises.
 
     Chunks are split on ``;``; a chunk without ``=`` is a value with the empty name; names and
-    values lose surrounding ASCII whitespace only; later duplicates win.
+    values lose surrounding spaces and tabs only (what browsers strip); later duplicates win.
     """
     cookies: dict[str, str] = {}
     # PERF: without a double quote anywhere, no value needs unquoting.
@@ -166,8 +172,8 @@ def cookie_parser(cookie_string: str) -> dict[str, str]:
         name, eq, value = chunk.partition("=")
         if not eq:
             name, value = "", name
-        name = name.strip(_ASCII_WS)
-        value = value.strip(_ASCII_WS)
+        name = name.strip(_COOKIE_WS)
+        value = value.strip(_COOKIE_WS)
         if name or value:
             cookies[name] = unquote(value) if unquote is not None else value
     return cookies
@@ -389,6 +395,15 @@ class Request(HTTPConnection[StateT]):
                 body = shared
         return body
 
+    def _take_pending(self) -> list[Message] | None:
+        """The body messages ``is_disconnected()`` polled off this ``receive``, removed from the scope."""
+        stash = self.scope.get(_PENDING_KEY)
+        if stash is None or stash[0] != self._receive:
+            return None
+        del self.scope[_PENDING_KEY]
+        messages: list[Message] = stash[1]
+        return messages
+
     def _check_consumed(self) -> None:
         if self._stream_consumed:
             raise RuntimeError("Stream consumed")
@@ -410,12 +425,13 @@ class Request(HTTPConnection[StateT]):
             return
         self._check_consumed()
         receive = self._receive
+        pending = self._take_pending() if _PENDING_KEY in self.scope else None
         while True:
             if self._stream_consumed:
                 # Another stream() of this request read the body's end meanwhile: nothing more
                 # will arrive, so end here instead of waiting on receive() again.
                 break
-            message = await receive()
+            message = pending.pop(0) if pending else await receive()
             kind = message["type"]
             if kind == "http.request":
                 chunk = message.get("body", b"")
@@ -438,9 +454,10 @@ class Request(HTTPConnection[StateT]):
             self._check_consumed()
             # PERF: read straight from receive (no async generator), join only when needed.
             receive = self._receive
+            pending = self._take_pending() if _PENDING_KEY in self.scope else None
             chunks: list[bytes] = []
             while True:
-                message = await receive()
+                message = pending.pop(0) if pending else await receive()
                 kind = message["type"]
                 if kind == "http.request":
                     chunk = message.get("body", b"")
@@ -548,7 +565,11 @@ class Request(HTTPConnection[StateT]):
             await form.close()
 
     async def is_disconnected(self) -> bool:
-        """Whether the client is gone; polls ``receive`` without waiting (may consume a message)."""
+        """Whether the client is gone; polls ``receive`` without waiting.
+
+        lyre: a body message the poll takes (the server had it ready) is kept for ``body()`` /
+        ``stream()``, so checking for a disconnect before reading never loses part of the body.
+        """
         if self._is_disconnected:
             return True
         # A scope cancelled up front lets ``receive`` return only a message that is already waiting;
@@ -557,8 +578,15 @@ class Request(HTTPConnection[StateT]):
         with anyio.CancelScope() as poll:
             poll.cancel()
             polled = await self._receive()
-        if polled.get("type") == "http.disconnect":
+        kind = polled.get("type")
+        if kind == "http.disconnect":
             self._is_disconnected = True
+        elif kind == "http.request":
+            scope = self.scope
+            stash: tuple[Receive, list[Message]] | None = scope.get(_PENDING_KEY)
+            if stash is None or stash[0] != self._receive:
+                stash = scope[_PENDING_KEY] = (self._receive, [])
+            stash[1].append(polled)
         return self._is_disconnected
 
     async def send_push_promise(self, path: str) -> None:

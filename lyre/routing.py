@@ -38,7 +38,7 @@ from lyre.datastructures import URL, Headers, URLPath
 from lyre.exceptions import HTTPException, StarletteDeprecationWarning, _warn_deprecated
 from lyre.middleware import Middleware
 from lyre.middleware.body_limit import STARTED_SCOPE_KEY, RequestBodyLimitMiddleware
-from lyre.requests import Request
+from lyre.requests import ClientDisconnect, Request
 from lyre.responses import PlainTextResponse, RedirectResponse, Response
 from lyre.types import ASGIApp, Lifespan, Receive, Scope, Send
 from lyre.websockets import WebSocket, WebSocketClose, WebSocketState
@@ -199,6 +199,9 @@ def request_response(func: Callable[[Request], Awaitable[Response] | Response]) 
 
     PERF: sync-or-async is decided here, once; exceptions are answered in this same frame (no
     per-request closure), reusing the request's response tracker.
+
+    lyre: a ``ClientDisconnect`` no exception handler takes (the client hung up while the endpoint
+    read its body) ends the request quietly: there is nobody to answer, and it is no server error.
     """
     call: Callable[[Request], Awaitable[Response]]
     if is_async_callable(func):
@@ -226,7 +229,9 @@ def request_response(func: Callable[[Request], Awaitable[Response] | Response]) 
                 tracker.started = tracker.started or handed_send
             try:
                 await handle_exception(exc, request, scope, receive, tracker)
-            except Exception:
+            except Exception as unhandled:
+                if unhandled is exc and isinstance(exc, ClientDisconnect):
+                    return
                 scope[STARTED_SCOPE_KEY] = tracker.started
                 raise
 

@@ -3,8 +3,8 @@
 Safety (lyre): a request can never reach a file outside the configured roots, however it is
 spelled — ``..`` (also percent-encoded, which the server decodes), encoded slashes, backslashes,
 NUL bytes, absolute/UNC paths, drive letters, a sibling directory sharing the root's prefix, or a
-symlink leading out (unless ``follow_symlink=True``). A trailing slash on a file (``/app.js/``) is a
-404. All filesystem work runs in worker threads.
+symlink leading out (unless ``follow_symlink=True``). A trailing slash on a file (``/app.js/``), or a
+last ``.``/``..`` segment (``/app.js/.``), is a 404. All filesystem work runs in worker threads.
 
 lyre extras (opt-in, off by default so plain Starlette behaviour is unchanged):
 
@@ -195,7 +195,9 @@ class StaticFiles:
             if accept_encoding:
                 encodings = _accepted_encodings(accept_encoding)
         # ``get_response`` may be called with a bare ``{"method": ...}`` scope (no path): no slash.
-        trailing_slash = "path" in scope and get_route_path(scope).endswith("/")
+        # lyre: a last segment ``.`` or ``..`` names a directory too (``/file.txt/.`` is not the
+        # file, as ``/file.txt/`` is not), whatever ``normpath`` made of it.
+        trailing_slash = "path" in scope and get_route_path(scope).endswith(("/", "/.", "/.."))
         # PERF: a plain GET of a small file is read in the lookup's thread hop (one hop per request).
         preload = (
             scope["method"] == "GET"

@@ -107,10 +107,16 @@ async def test_malformed_query_strings_are_answered(query: bytes) -> None:
 
 
 @pytest.mark.anyio
-async def test_huge_number_of_query_pairs_is_bounded() -> None:
+async def test_huge_number_of_query_pairs_is_refused_not_truncated() -> None:
     from lyre.datastructures import MAX_QUERY_PAIRS
 
+    assert MAX_QUERY_PAIRS is not None
     query = b"&".join(b"k%d=v" % i for i in range(MAX_QUERY_PAIRS * 3))
+    status, _, body = await call(make_app(), query=query)
+    assert status == 414
+    assert str(MAX_QUERY_PAIRS).encode() in body
+    # At the limit, every pair reaches the application.
+    query = b"&".join(b"k%d=v" % i for i in range(MAX_QUERY_PAIRS))
     status, _, body = await call(make_app(), query=query)
     assert status == 200
     assert b'"n":%d' % MAX_QUERY_PAIRS in body

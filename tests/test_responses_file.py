@@ -453,13 +453,6 @@ async def test_range_on_head(twenty: Path) -> None:
         ("bytes=30-40", 416, b""),
         ("bytes=-0", 416, b""),
         ("bytes=20-", 416, b""),
-        ("items=1-2", 400, b"Only support bytes range"),
-        ("bytes 1-2", 400, b"Malformed range header."),
-        ("bytes=5-2", 400, b"Range header: start must be less than end"),
-        ("bytes=x-y", 400, b"Range header: range must be requested"),
-        ("bytes=", 400, b"Range header: range must be requested"),
-        ("bytes=-", 400, b"Range header: range must be requested"),
-        ("bytes=+1-2", 400, b"Range header: range must be requested"),
     ],
 )
 async def test_bad_ranges(twenty: Path, header: str, status: int, text: bytes) -> None:
@@ -583,9 +576,8 @@ async def test_parse_range_is_half_open(tmp_path: Path) -> None:
 
 def test_parse_range_exceptions() -> None:
     response = FileResponse("x")
-    with pytest.raises(MalformedRangeHeader) as malformed:
-        response._parse_range_header("nope", 10)
-    assert malformed.value.content == "Malformed range header."
+    assert response._parse_range_header("nope", 10) is None  # ignored (RFC 9110), no longer a 400
+    assert MalformedRangeHeader().content == "Malformed range header."
     with pytest.raises(RangeNotSatisfiable) as unsatisfiable:
         response._parse_range_header("bytes=10-", 10)
     assert unsatisfiable.value.max_size == 10

@@ -1,5 +1,8 @@
 """``ServerErrorMiddleware``: the outermost layer; answers unhandled errors with a 500 and re-raises.
 
+lyre: a ``ClientDisconnect`` (the client hung up while the body was read) is not a server error: it
+ends the request quietly (no 500, nothing re-raised to the server), as lyre's route adapters do.
+
 With ``debug=True`` it answers with a traceback page (HTML when the client accepts ``text/html``,
 plain text otherwise), built in a worker thread because reading source files is blocking I/O.
 """
@@ -13,7 +16,7 @@ import traceback
 from lyre._exception_handler import tracked
 from lyre._utils import is_async_callable
 from lyre.concurrency import run_in_threadpool
-from lyre.requests import Request
+from lyre.requests import ClientDisconnect, Request
 from lyre.responses import HTMLResponse, PlainTextResponse, Response
 from lyre.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 
@@ -96,6 +99,8 @@ class ServerErrorMiddleware:
         tracker, tracked_send = tracked(send)
         try:
             await self.app(scope, receive, tracked_send)
+        except ClientDisconnect:
+            return  # lyre: the client left; nobody to answer and nothing for the server to log
         except Exception as exc:
             await self.answer_error(exc, scope, receive, send, tracker.started)
             raise exc
