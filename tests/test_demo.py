@@ -62,14 +62,14 @@ def test_home_uses_the_old_template_form_and_links_every_item(client: TestClient
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["x-extra-key"] == "value"
     hrefs = dict(re.findall(r'id="item-(\d+)" href="([^"]+)"', response.text))
-    assert sorted(map(int, hrefs)) == list(range(1, 17))
+    assert sorted(map(int, hrefs)) == list(range(1, 18))
     assert hrefs["1"] == "http://testserver/query?name=Bo%20Z&amp;t=1&amp;t=2"
     assert hrefs["2"] == "http://testserver/post/42"
     # every link on the home page leads to a working page
     for n, href in hrefs.items():
         page = client.get(href.replace("&amp;", "&"))
         assert page.status_code in (200, 303), (n, href, page.status_code)
-    assert [item["n"] for item in ITEMS] == list(range(1, 17))
+    assert [item["n"] for item in ITEMS] == list(range(1, 18))
 
 
 def test_middleware_headers_on_every_page(client: TestClient) -> None:
@@ -194,7 +194,7 @@ def test_cookie_pages() -> None:
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         assert _text(client.get("/cookie").text, "cookie-value") == "None"
         response = client.post("/cookie/set", data={"value": "hello"})
-        assert (response.status_code, response.headers["location"]) == (303, "https://testserver/cookie")
+        assert (response.status_code, response.headers["location"]) == (303, "https://testserver/cookie?set=1")
         assert (
             response.headers["set-cookie"]
             == "mycookie=hello; HttpOnly; Max-Age=60; Path=/; SameSite=lax; Secure"
@@ -260,11 +260,11 @@ def test_request_page_post_json() -> None:
         response = client.post("/request?kw=hello", json={"a": 1}, headers={"user-agent": "UA/1"})
     facts = response.json()
     assert facts["str(request.url)"] == "https://example.com:8080/request?kw=hello"
-    assert facts["url.port"] == 8080 and facts["url.is_secure"] is True
-    assert (facts["client.host"], facts["client.port"]) == ("10.1.2.3", 53102)
+    assert facts["request.url.port"] == 8080 and facts["request.url.is_secure"] is True
+    assert (facts["request.client.host"], facts["request.client.port"]) == ("10.1.2.3", 53102)
     assert facts["json"] == {"a": 1} and facts["body_length"] == len(b'{"a":1}')
-    assert facts["scope['raw_path']"] == "/request"
-    assert facts["method"] == "POST" and facts["scope['type']"] == "http"
+    assert facts["request.scope['raw_path']"] == "/request"
+    assert facts["request.method"] == "POST" and facts["request.scope['type']"] == "http"
 
 
 def test_request_page_post_bad_json_is_a_400(client: TestClient) -> None:
@@ -359,6 +359,7 @@ def test_every_get_page_answers(client: TestClient) -> None:
                 "/responses/created": 201,
                 "/redirects/303": 303,
                 "/redirects/default": 307,
+                "/favicon.ico": 301,
             }.get(path, 200)
             assert response.status_code == expected, path
         elif isinstance(route, Mount):
@@ -386,3 +387,107 @@ def test_behind_a_path_prefix() -> None:
         assert response.headers["location"] == "http://testserver/demo/signin"
     with TestClient(app, root_path="/demo", raise_server_exceptions=False) as client:
         assert 'href="http://testserver/demo/"' in client.get("/demo/errors/500").text
+
+
+# --- demo fixes: labels, wrapping tables, cookie hint, error pages, WebSocket, favicon ----------
+
+
+def test_request_page_labels_are_the_expressions(client: TestClient) -> None:
+    html = client.get("/request?kw=hello").text
+    labels = re.findall(r"<th><code>(.*?)</code></th>", html)
+    assert unescape(labels[0]) == "str(request.url)"
+    assert "request.url.scheme" in labels and "request.method" in labels
+    assert not any(label.startswith("request.str(") for label in labels)
+
+
+def test_request_page_tables_wrap_instead_of_overflowing(client: TestClient) -> None:
+    html = client.get("/request", headers={"user-agent": "x" * 500}).text
+    assert '<table id="facts" class="kv">' in html and '<table id="headers" class="kv">' in html
+    css = client.get("/static/style.css").text
+    assert "table.kv { width: 100%; table-layout: fixed; }" in css
+    assert "overflow-wrap: anywhere" in css
+    assert "@media (max-width: 40rem)" in css  # on a phone each row stacks name above value
+
+
+@pytest.mark.parametrize("base_url", ["http://192.168.1.20:8000", "http://demo.example:8000"])
+def test_cookie_page_explains_the_secure_cookie_over_plain_http(base_url: str) -> None:
+    with TestClient(app, base_url=base_url) as client:
+        html = client.get("/cookie").text
+        hint = _text(html, "cookie-hint")
+        assert "browsers keep a Secure cookie only over https (or on localhost)" in hint
+        assert "http://localhost:8000/" in hint
+        # Setting it: the browser (here the test client) does not send it back, and the page says so.
+        page = client.post("/cookie/set", data={"value": "hello"})
+        assert page.url.path == "/cookie" and page.url.query == b"set=1"
+        assert _text(page.text, "cookie-value") == "None"
+        assert "did not send it back" in _text(page.text, "cookie-lost")
+
+
+@pytest.mark.parametrize(
+    "base_url", ["http://localhost:8000", "http://127.0.0.1:8000", "http://[::1]:8000", "https://demo.example"]
+)
+def test_cookie_page_has_no_hint_where_the_cookie_works(base_url: str) -> None:
+    with TestClient(app, base_url=base_url) as client:
+        html = client.get("/cookie").text
+    assert 'id="cookie-hint"' not in html and 'id="cookie-lost"' not in html
+
+
+def test_405_page_is_styled_and_keeps_allow(client: TestClient) -> None:
+    response = client.get("/form/submit")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert _text(response.text, "error-title") == "My 405 page"
+    assert "style.css" in response.text and "GET" in response.text
+    endpoint = client.post("/account")  # an HTTPEndpoint without `post`
+    assert endpoint.status_code == 405 and _text(endpoint.text, "error-title") == "My 405 page"
+
+
+def test_500_page_has_the_layout_of_the_others() -> None:
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/errors/500")
+    assert response.status_code == 500
+    html = response.text
+    assert _text(html, "error-title") == "My 500 page"
+    assert '<header><a class="brand"' in html and "<footer>" in html
+    assert 'rel="stylesheet" href="http://testserver/static/style.css"' in html
+    assert 'name="viewport"' in html and "favicon.svg" in html
+    assert "RuntimeError" not in html and "on purpose" not in html  # no internals leak
+
+
+def test_503_page_shows_its_detail(client: TestClient) -> None:
+    response = client.get("/errors/503")
+    assert response.status_code == 503
+    assert _text(response.text, "error-detail") == "Down for maintenance"
+    # A detail that only repeats the status phrase is not shown twice.
+    assert 'id="error-detail"' not in client.get("/errors/403").text
+
+
+def test_websocket_item(client: TestClient) -> None:
+    page = client.get("/websocket")
+    assert page.status_code == 200
+    assert 'id="ws-status"' in page.text and 'new URL("ws://testserver/ws")' in page.text
+    with client.websocket_connect("/ws") as websocket:
+        assert websocket.receive_text() == "connected: send a message"
+        websocket.send_text("hello")
+        assert websocket.receive_text() == "echo: hello"
+        websocket.send_text("again")
+        assert websocket.receive_text() == "echo: again"
+    home = client.get("/templates")  # any page: the home page is checked by the item-list test
+    assert home.status_code == 200
+
+
+def test_favicon(client: TestClient) -> None:
+    page = client.get("/templates").text
+    assert '<link rel="icon" href="http://testserver/static/favicon.svg" type="image/svg+xml">' in page
+    icon = client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.text.startswith("<svg")
+    redirect = client.get("/favicon.ico")
+    assert (redirect.status_code, redirect.headers["location"]) == (301, "http://testserver/static/favicon.svg")
+
+
+def test_cheatsheet_source_is_in_the_repository() -> None:
+    sheet = REPO / "examples" / "cheatsheet" / "CHEATSHEET.md"
+    text = sheet.read_text()
+    for item in ITEMS:
+        assert f"## {item['n']}. " in text, item["title"]

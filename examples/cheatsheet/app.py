@@ -1,7 +1,7 @@
 """The lyre cheat-sheet as one running application.
 
-Every numbered item of the cheat-sheet (``shared/spec/cheatsheet.md``) has a page here, written in the
-cheat-sheet's own forms -- including the pre-1.0 ones lyre still accepts, such as
+Every numbered item of the cheat-sheet (``CHEATSHEET.md`` beside this file) has a page here, written in
+the cheat-sheet's own forms -- including the pre-1.0 ones lyre still accepts, such as
 ``templates.TemplateResponse("home.html", {"request": request, ...})`` (item 5b), which works and
 emits a ``StarletteDeprecationWarning`` once per call site.
 
@@ -40,10 +40,11 @@ from lyre.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from lyre.middleware.sessions import SessionMiddleware
 from lyre.requests import Request
 from lyre.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
-from lyre.routing import Mount, Route
+from lyre.routing import Mount, Route, WebSocketRoute
 from lyre.staticfiles import StaticFiles
 from lyre.templating import Jinja2Templates
 from lyre.types import ASGIApp, Message, Receive, Scope, Send
+from lyre.websockets import WebSocket, WebSocketDisconnect
 
 HERE = Path(__file__).resolve().parent
 
@@ -97,6 +98,8 @@ ITEMS: list[dict[str, Any]] = [
      "form": 'Response("", background=BackgroundTask(del_file, fpath=path)); BackgroundTasks()'},
     {"n": 16, "title": "Middleware", "route": "middleware", "params": {}, "query": "",
      "form": "pure ASGI middleware + BaseHTTPMiddleware adding headers"},
+    {"n": 17, "title": "WebSocket", "route": "websocket_page", "params": {}, "query": "",
+     "form": 'WebSocketRoute("/ws", ws); await websocket.accept(); await websocket.receive_text()'},
 ]  # fmt: skip
 
 
@@ -226,9 +229,33 @@ async def redirect_target(request: Request) -> Response:
 # ---------------------------------------------------------------------------------------------
 
 
+def _is_loopback(host: str | None) -> bool:
+    """Browsers treat these hosts as secure contexts: they keep ``Secure`` cookies there over http."""
+    if not host:
+        return False
+    host = host.lower().rstrip(".")
+    return host in ("localhost", "::1", "[::1]") or host.endswith(".localhost") or host.startswith("127.")
+
+
+def _secure_cookie_hint(request: Request) -> str | None:
+    """Why a ``Secure`` cookie set here would not come back, or ``None`` when it will."""
+    url = request.url
+    if url.scheme == "https" or _is_loopback(url.hostname):
+        return None
+    local = f"http://localhost:{url.port}" if url.port else "http://localhost"
+    return (
+        f"This page is served over plain http from {url.hostname}: browsers keep a Secure cookie only over "
+        f"https (or on localhost), so the cookie set below will not come back. Open the demo at {local}/ "
+        "or serve it over https."
+    )
+
+
 async def cookie(request: Request) -> Response:
-    """Item 9b: ``request.cookies.get("mycookie")``."""
-    return templates.TemplateResponse(request, "cookie.html", {"value": request.cookies.get("mycookie")})
+    """Item 9b: ``request.cookies.get("mycookie")``; explains a ``Secure`` cookie lost over plain http."""
+    value = request.cookies.get("mycookie")
+    lost = request.query_params.get("set") == "1" and value is None
+    context = {"value": value, "hint": _secure_cookie_hint(request), "lost": lost}
+    return templates.TemplateResponse(request, "cookie.html", context)
 
 
 async def cookie_set(request: Request) -> Response:
@@ -236,7 +263,8 @@ async def cookie_set(request: Request) -> Response:
     form = await request.form()
     value = form.get("value")
     value = value.strip()[:100] if isinstance(value, str) and value.strip() else "value"
-    resp = RedirectResponse(url=request.url_for("cookie"), status_code=303)
+    # `?set=1` lets the page say so when the browser did not send the cookie back.
+    resp = RedirectResponse(url=request.url_for("cookie").include_query_params(set="1"), status_code=303)
     resp.set_cookie("mycookie", value, max_age=60, path="/", secure=True, httponly=True)
     return resp
 
@@ -316,22 +344,23 @@ class MyAccount(HTTPEndpoint):
 def _request_facts(request: Request) -> dict[str, Any]:
     url = request.url
     client = request.client
+    # Keyed by the expression that gives the value, as the page shows it.
     return {
         "str(request.url)": str(url),
-        "url.scheme": url.scheme,
-        "url.netloc": url.netloc,
-        "url.path": url.path,
-        "url.query": url.query,
-        "url.hostname": url.hostname,
-        "url.port": url.port,
-        "url.is_secure": url.is_secure,
-        "headers.get('user-agent')": request.headers.get("user-agent"),
-        "client.host": client.host if client else None,
-        "client.port": client.port if client else None,
-        "method": request.method,
-        "scope['type']": request.scope["type"],
-        "scope['raw_path']": request.scope.get("raw_path", b"").decode("latin-1"),
-        "scope['root_path']": request.scope.get("root_path", ""),
+        "request.url.scheme": url.scheme,
+        "request.url.netloc": url.netloc,
+        "request.url.path": url.path,
+        "request.url.query": url.query,
+        "request.url.hostname": url.hostname,
+        "request.url.port": url.port,
+        "request.url.is_secure": url.is_secure,
+        "request.headers.get('user-agent')": request.headers.get("user-agent"),
+        "request.client.host": client.host if client else None,
+        "request.client.port": client.port if client else None,
+        "request.method": request.method,
+        "request.scope['type']": request.scope["type"],
+        "request.scope['raw_path']": request.scope.get("raw_path", b"").decode("latin-1"),
+        "request.scope['root_path']": request.scope.get("root_path", ""),
     }
 
 
@@ -387,29 +416,55 @@ async def raise_500(request: Request) -> Response:
     raise RuntimeError("Something broke (on purpose)")
 
 
-ERROR_TITLES = {403: "Forbidden", 404: "Not Found", 500: "Server Error", 503: "Service Unavailable"}
+ERROR_TITLES = {
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    500: "Server Error",
+    503: "Service Unavailable",
+}
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    """Handler for 403, 404 and 503: gets ``(request, exc)``; ``exc.status_code`` is there."""
+    """Handler for 403, 404, 405 and 503: gets ``(request, exc)``; ``exc.status_code`` is there.
+
+    The exception's ``detail`` is shown when it says more than the status phrase (the 503 here), and
+    its ``headers`` are kept (the 405's ``Allow``).
+    """
     status_code = exc.status_code if isinstance(exc, HTTPException) else 500
-    return templates.TemplateResponse(
-        request,
-        "error.html",
-        {"status_code": status_code, "title": ERROR_TITLES.get(status_code, "Error"), "path": request.url.path},
-        status_code=status_code,
-    )
+    title = ERROR_TITLES.get(status_code, "Error")
+    detail = exc.detail if isinstance(exc, HTTPException) else None
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    context = {
+        "status_code": status_code,
+        "title": title,
+        "path": request.url.path,
+        "method": request.method,
+        "detail": detail if detail and detail != title else None,
+    }
+    return templates.TemplateResponse(request, "error.html", context, status_code=status_code, headers=headers)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
-    """Handler for 500 (any uncaught exception); kept template-free so it cannot fail itself."""
+    """Handler for 500 (any uncaught exception).
+
+    The page has the same look as the others (header, stylesheet, footer) but is written without the
+    template engine, so a broken template cannot break the error page too.
+    """
     css = html.escape(str(request.url_for("static", path="style.css")))
+    icon = html.escape(str(request.url_for("static", path="favicon.svg")))
     home_url = html.escape(str(request.url_for("home")))
+    path = html.escape(request.url.path)
     return HTMLResponse(
-        "<!doctype html><html><head><title>500 Server Error</title>"
-        f'<link rel="stylesheet" href="{css}"></head><body><main>'
-        "<h1>My 500 page</h1><p>Something went wrong on our side; it has been logged.</p>"
-        f'<p><a href="{home_url}">Back to the cheat-sheet</a></p></main></body></html>',
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        "<title>500 Server Error</title>"
+        f'<link rel="stylesheet" href="{css}"><link rel="icon" href="{icon}" type="image/svg+xml"></head>'
+        f'<body><header><a class="brand" href="{home_url}">lyre cheat-sheet</a></header><main>'
+        '<h1 id="error-title">My 500 page</h1>'
+        f'<p class="error-detail">Server Error: <code>{path}</code></p>'
+        "<p>Something went wrong on our side; it has been logged.</p></main>"
+        f'<footer><a href="{home_url}">&larr; all items</a></footer></body></html>',
         status_code=500,
     )
 
@@ -519,6 +574,33 @@ async def hi(request: Request) -> Response:
 
 
 # ---------------------------------------------------------------------------------------------
+# 17. WebSocket.
+# ---------------------------------------------------------------------------------------------
+
+
+async def websocket_page(request: Request) -> Response:
+    """Item 17: a page that opens a WebSocket to ``/ws`` and shows what comes back."""
+    return templates.TemplateResponse(request, "websocket.html")
+
+
+async def ws_echo(websocket: WebSocket) -> None:
+    """Item 17: accept, greet, then answer every text message until the client leaves."""
+    await websocket.accept()
+    await websocket.send_text("connected: send a message")
+    try:
+        while True:
+            message = await websocket.receive_text()
+            await websocket.send_text(f"echo: {message[:1000]}")
+    except WebSocketDisconnect:
+        pass
+
+
+async def favicon(request: Request) -> Response:
+    """``/favicon.ico``, which browsers ask for on their own: the demo's icon in the static folder."""
+    return RedirectResponse(request.url_for("static", path="favicon.svg"), status_code=301)
+
+
+# ---------------------------------------------------------------------------------------------
 # The application.
 # ---------------------------------------------------------------------------------------------
 
@@ -556,6 +638,9 @@ routes = [
     Route("/background/tasks", endpoint=background_tasks, methods=["POST"]),
     Route("/middleware", endpoint=middleware_page, name="middleware"),
     Route("/hi", endpoint=hi),
+    Route("/websocket", endpoint=websocket_page, name="websocket_page"),
+    WebSocketRoute("/ws", endpoint=ws_echo, name="ws"),
+    Route("/favicon.ico", endpoint=favicon, include_in_schema=False),
     Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
 ]
 
@@ -568,6 +653,7 @@ middleware = [
 exception_handlers: dict[Any, Any] = {
     403: http_error,
     404: http_error,
+    405: http_error,
     503: http_error,
     500: server_error,
 }
