@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# The one place the version is written: packaging reads it (pyproject's ``dynamic = ["version"]``), and
+# so do ``lyre --version`` and the start-up line of ``lyre run``.
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -24,6 +26,13 @@ _LAZY = {
     "Router": "lyre.routing",
     "HTTPException": "lyre.exceptions",
 }
+
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def __getattr__(name: str) -> Any:

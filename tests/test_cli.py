@@ -12,6 +12,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ not_an_app = "hello"
 
 
 @pytest.fixture
-def target_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def target_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A uniquely named module holding ``app`` in a temporary directory, made the cwd."""
     name = f"clitarget_{uuid.uuid4().hex[:12]}"
     (tmp_path / f"{name}.py").write_text(APP_SOURCE)
@@ -517,7 +518,7 @@ def test_run_as_starlette_with_workers_uses_the_alias_entry_point() -> None:
 
 
 @pytest.fixture
-def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty project folder made the cwd; ``main``/``app`` modules imported from it are forgotten."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "path", list(sys.path))
