@@ -5,18 +5,26 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test lint typecheck bench compat compat-starlette clean
+.PHONY: run test test-pythons lint typecheck bench compat compat-starlette clean
+
+# The development install: editable, in setuptools' "compat" mode (a plain path entry), so type
+# checkers see lyre as they see any installed package (the default mode's import hook hides it from
+# mypy). A distribution named `lyre` (this project's former name, or the index's unrelated `lyre`) is
+# removed first: it would shadow the `lyre` command.
+EDITABLE := --config-settings editable_mode=compat
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(RUNSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[full]'
+	$(BIN)/python -m pip uninstall -q -y lyre 2>/dev/null || true
+	$(BIN)/python -m pip install -q -e '.[full]' $(EDITABLE)
 	touch $@
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip uninstall -q -y lyre 2>/dev/null || true
+	$(BIN)/python -m pip install -q -e '.[test]' $(EDITABLE)
 	touch $@ $(RUNSTAMP)
 
 run: $(RUNSTAMP)
@@ -32,6 +40,13 @@ test: $(STAMP)
 	LYRE_FUSION=0 $(BIN)/python -m pytest
 	bash compat/run_starlette_suite.sh --quiet --fusion on
 	bash compat/run_starlette_suite.sh --quiet --fusion off
+
+# lyre's suite on Python 3.12 and 3.13, each in its own virtualenv (.venv-3.12, ...), when that
+# interpreter is installed (on PATH or through pyenv); a missing one is reported and skipped (Debian 12
+# packages only Python 3.11). `make test-pythons PYTHONS="3.12"` picks the versions.
+PYTHONS ?= 3.12 3.13
+test-pythons:
+	bash scripts/test-pythons.sh $(PYTHONS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lyre tests bench examples
@@ -71,4 +86,4 @@ docs-serve: $(DOCSSTAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8001
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) .venv-3.* build dist *.egg-info
