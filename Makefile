@@ -76,7 +76,7 @@ DOCSSTAMP := $(VENV)/.installed-docs
 .PHONY: docs docs-serve
 
 $(DOCSSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[docs]'
+	$(BIN)/python -m pip install -q -e '.[docs]' $(EDITABLE)
 	touch $@
 
 docs: $(DOCSSTAMP)
