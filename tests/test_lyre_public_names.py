@@ -425,7 +425,8 @@ def _current_public_names() -> dict[str, list[str]]:
     result = subprocess.run(
         [sys.executable, "-c", _LIST_PUBLIC_NAMES], capture_output=True, text=True, timeout=120, check=True
     )
-    return json.loads(result.stdout)
+    names: dict[str, list[str]] = json.loads(result.stdout)
+    return names
 
 
 def test_public_names_are_pinned() -> None:
