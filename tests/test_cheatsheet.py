@@ -1,4 +1,4 @@
-"""Acceptance test of the cheat-sheet: items 1-16, "What each item must do" (spec/cheatsheet.md).
+"""Acceptance test of the cheat-sheet (examples/cheatsheet/CHEATSHEET.md): what items 1-16 must do.
 
 Each item is written in the cheat-sheet's own form (old forms included) and checked through two
 transports: lyre's ``TestClient`` and plain ``httpx2.ASGITransport`` (on asyncio and on trio), since
