@@ -504,6 +504,8 @@ def _cmd_routes(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.reload and args.workers is not None and args.workers > 1:
         parser.error("--reload and --workers cannot be used together")
+    if args.factory and args.target is None:
+        parser.error("--factory needs the factory as MODULE:FUNCTION (nothing is discovered for it)")
     try:
         import uvicorn
     except ImportError:

@@ -669,6 +669,7 @@ def test_startup_line() -> None:
         (["run", "m:app", "--port", "x"], "usage: lyre run "),
         (["routes", "--bogus", "m:app"], "usage: lyre routes "),
         (["routes"], "usage: lyre routes "),
+        (["run", "--factory"], "usage: lyre run "),
     ],
 )
 def test_usage_errors_show_the_subcommand_usage(
