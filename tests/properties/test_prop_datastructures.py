@@ -34,7 +34,14 @@ def urls(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
     text = f"{scheme}://{host}{'' if port is None else f':{port}'}{path}"
     text += f"?{query}" if query else ""
     text += f"#{fragment}" if fragment else ""
-    parts = {"scheme": scheme, "hostname": host, "port": port, "path": path, "query": query, "fragment": fragment}
+    parts = {
+        "scheme": scheme,
+        "hostname": host,
+        "port": port,
+        "path": path,
+        "query": query,
+        "fragment": fragment,
+    }
     return text, parts
 
 
@@ -51,7 +58,9 @@ def test_url_parts_round_trip(case: tuple[str, dict[str, object]]) -> None:
 
 @budget(60)
 @given(urls(), urls())
-def test_url_replace_takes_each_component(case: tuple[str, dict[str, object]], other: tuple[str, dict[str, object]]) -> None:
+def test_url_replace_takes_each_component(
+    case: tuple[str, dict[str, object]], other: tuple[str, dict[str, object]]
+) -> None:
     url = URL(case[0])
     _, new = other
     replaced = url.replace(
@@ -113,15 +122,22 @@ def test_query_params_parse_is_linear() -> None:
 
 
 HEADER_NAME = st.text(st.sampled_from(string.ascii_letters + string.digits + "-_"), min_size=1, max_size=10)
-HEADER_VALUE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=12)
+HEADER_VALUE = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=12
+)
 
 
 @budget(60)
 @given(
     st.lists(st.tuples(HEADER_NAME, HEADER_VALUE), max_size=6),
-    st.lists(st.tuples(st.sampled_from(["set", "append", "del", "setdefault"]), HEADER_NAME, HEADER_VALUE), max_size=8),
+    st.lists(
+        st.tuples(st.sampled_from(["set", "append", "del", "setdefault"]), HEADER_NAME, HEADER_VALUE),
+        max_size=8,
+    ),
 )
-def test_mutable_headers_follow_a_list_model(raw: list[tuple[str, str]], ops: list[tuple[str, str, str]]) -> None:
+def test_mutable_headers_follow_a_list_model(
+    raw: list[tuple[str, str]], ops: list[tuple[str, str, str]]
+) -> None:
     model = [(k.lower(), v) for k, v in raw]
     headers = MutableHeaders(raw=[(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in raw])
     for op, name, value in ops:
