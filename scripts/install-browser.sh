@@ -8,19 +8,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${1:-.venv/bin/python}"
+CHROMIUM="${LYRE_CHROMIUM_PATH:-/usr/bin/chromium}"  # overridable for this script's own test
 
-if [ ! -x /usr/bin/chromium ]; then
+if [ ! -x "$CHROMIUM" ]; then
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then
         SUDO="sudo"
     fi
     # Only chromium and what it strictly depends on (no recommended packages); say so before doing it.
-    echo "install-browser: /usr/bin/chromium is missing; installing Debian's 'chromium' package" \
+    echo "install-browser: $CHROMIUM is missing; installing Debian's 'chromium' package" \
         "(apt-get install --no-install-recommends chromium; needs root or sudo)" >&2
     $SUDO apt-get update -q
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends chromium
 else
-    echo "install-browser: /usr/bin/chromium present, nothing to install" >&2
+    echo "install-browser: $CHROMIUM present, nothing to install" >&2
 fi
 
 if ! "$PYTHON" -c "import playwright.sync_api" >/dev/null 2>&1; then

@@ -56,3 +56,46 @@ def test_pyproject_reads_the_version_from_the_package() -> None:
     assert "lyre-asgi[full]" in project["project"]["optional-dependencies"]["test"]
     assert (REPO / "LICENSE").read_text().startswith("BSD 3-Clause License")
     assert (REPO / "lyre" / "py.typed").exists()
+
+
+def _run_install_browser(tmp_path: Path, chromium: Path) -> list[str]:
+    """Run scripts/install-browser.sh with apt-get and sudo replaced by stubs that only report."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for name, body in {"apt-get": 'echo "apt-get $*" >&2', "sudo": 'exec "$@"'}.items():
+        (stubs / name).write_text(f"#!/bin/sh\n{body}\n")
+        (stubs / name).chmod(0o755)
+    env = {
+        "PATH": f"{stubs}:/usr/bin:/bin",
+        "LYRE_CHROMIUM_PATH": str(chromium),
+        "HOME": str(tmp_path),
+    }
+    result = subprocess.run(
+        ["bash", str(REPO / "scripts" / "install-browser.sh"), sys.executable],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.splitlines()
+
+
+def test_install_browser_says_what_it_installs_first_without_recommends(tmp_path: Path) -> None:
+    lines = _run_install_browser(tmp_path, tmp_path / "no-chromium-here")
+    announce = next(i for i, line in enumerate(lines) if "installing Debian's 'chromium' package" in line)
+    apt = [i for i, line in enumerate(lines) if line.startswith("apt-get ")]
+    assert apt and announce < min(apt)
+    assert "--no-install-recommends" in lines[announce]
+    [install] = [line for line in lines if line.startswith("apt-get install")]
+    assert install.split() == ["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium"]
+
+
+def test_install_browser_skips_when_present(tmp_path: Path) -> None:
+    chromium = tmp_path / "chromium"
+    chromium.write_text("#!/bin/sh\n")
+    chromium.chmod(0o755)
+    lines = _run_install_browser(tmp_path, chromium)
+    assert not any(line.startswith("apt-get") for line in lines)
+    assert f"install-browser: {chromium} present, nothing to install" in lines
