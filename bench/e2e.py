@@ -68,8 +68,14 @@ class Server:
         return f"http://{HOST}:{self.port}{self.sc.path}{q}"
 
     def start(self) -> None:
-        cmd = [*pin(1), sys.executable, str(harness.BENCH_DIR / "serve.py"), self.framework, self.sc.name,
-               str(self.port)]
+        cmd = [
+            *pin(1),
+            sys.executable,
+            str(harness.BENCH_DIR / "serve.py"),
+            self.framework,
+            self.sc.name,
+            str(self.port),
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def wait_ready(self, timeout: float = 30.0) -> None:
@@ -90,12 +96,17 @@ class Server:
         conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
         try:
             target = self.sc.path + (f"?{self.sc.query.decode()}" if self.sc.query else "")
-            conn.request(self.sc.method, target, body=self.sc.body or None,
-                         headers={k.decode(): v.decode() for k, v in headers})
+            conn.request(
+                self.sc.method,
+                target,
+                body=self.sc.body or None,
+                headers={k.decode(): v.decode() for k, v in headers},
+            )
             resp = conn.getresponse()
             body = resp.read()
-            return Result(resp.status, [(k.lower().encode(), v.encode("latin-1")) for k, v in resp.getheaders()],
-                          body)
+            return Result(
+                resp.status, [(k.lower().encode(), v.encode("latin-1")) for k, v in resp.getheaders()], body
+            )
         finally:
             conn.close()
 
@@ -151,24 +162,44 @@ def parse_wrk(out: str) -> tuple[float, float, int, int]:
     return float(rps_m.group(1)), float(p99_m.group(1)) * _UNITS[p99_m.group(2)], bad, total
 
 
-def run_wrk(url: str, duration: float, connections: int,
-            headers: list[tuple[bytes, bytes]]) -> tuple[float, float, int, int]:
+def run_wrk(
+    url: str, duration: float, connections: int, headers: list[tuple[bytes, bytes]]
+) -> tuple[float, float, int, int]:
     hdr_args: list[str] = []
     for k, v in headers:
         hdr_args += ["-H", f"{k.decode()}: {v.decode()}"]
-    cmd = [*pin(0), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
-           "--timeout", "5s", *hdr_args, url]
+    cmd = [
+        *pin(0),
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{max(1, round(duration))}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        *hdr_args,
+        url,
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed: {out.stderr.strip()[-300:]}")
     return parse_wrk(out.stdout)
 
 
-def run_pyload(url: str, duration: float, connections: int,
-               headers: list[tuple[bytes, bytes]]) -> tuple[float, float, int, int]:
+def run_pyload(
+    url: str, duration: float, connections: int, headers: list[tuple[bytes, bytes]]
+) -> tuple[float, float, int, int]:
     """Fallback load generator (a subprocess running ``_pyload_main``), used when wrk is missing."""
-    cmd = [*pin(0), sys.executable, __file__, "--_pyload", url, str(duration), str(connections),
-           json.dumps([[k.decode(), v.decode()] for k, v in headers])]
+    cmd = [
+        *pin(0),
+        sys.executable,
+        __file__,
+        "--_pyload",
+        url,
+        str(duration),
+        str(connections),
+        json.dumps([[k.decode(), v.decode()] for k, v in headers]),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"load generator failed: {out.stderr.strip()[-300:]}")
@@ -227,8 +258,9 @@ def _pyload_main(url: str, duration: float, connections: int, headers_json: str)
     print(json.dumps({"rps": len(latencies) / elapsed, "p99": p99, "bad": bad, "total": len(latencies)}))
 
 
-def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: list[Scenario],
-           meta: dict[str, Any]) -> str:
+def render(
+    servers: dict[str, dict[str, Server]], frameworks: list[str], scs: list[Scenario], meta: dict[str, Any]
+) -> str:
     labels = [FRAMEWORKS[fw][1] for fw in frameworks]
     out = [
         "# End-to-end benchmark (uvicorn + wrk)\n",
@@ -254,21 +286,33 @@ def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: li
             best[(sc.name, fw)] = max(s.rps) if s.rps and not s.error else None
             cols.append(f"{v:,.0f}" if v else "-")
         out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
-    out += ["\n## Requests per second, best of the repetitions (the least disturbed run)\n",
-            "| scenario | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    out += [
+        "\n## Requests per second, best of the repetitions (the least disturbed run)\n",
+        "| scenario | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
     for sc in scs:
-        out.append(f"| {sc.title} | " + " | ".join(
-            f"{best[(sc.name, fw)]:,.0f}" if best[(sc.name, fw)] else "-" for fw in frameworks) + " |")
-    out += ["\n## p99 latency, ms (lower is better)\n", "| scenario | " + " | ".join(labels) + " |",
-            "|---" * (len(labels) + 1) + "|"]
+        out.append(
+            f"| {sc.title} | "
+            + " | ".join(f"{best[(sc.name, fw)]:,.0f}" if best[(sc.name, fw)] else "-" for fw in frameworks)
+            + " |"
+        )
+    out += [
+        "\n## p99 latency, ms (lower is better)\n",
+        "| scenario | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
     for sc in scs:
         cols = []
         for fw in frameworks:
             s = servers[sc.name][fw]
             cols.append(f"{statistics.median(s.p99) * 1e3:.2f}" if s.p99 and not s.error else "-")
         out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
-    out += ["\n## Server CPU time per request, µs (lower is better; robust to other load on the machine)\n",
-            "| scenario | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    out += [
+        "\n## Server CPU time per request, µs (lower is better; robust to other load on the machine)\n",
+        "| scenario | " + " | ".join(labels) + " |",
+        "|---" * (len(labels) + 1) + "|",
+    ]
     cpu: dict[tuple[str, str], float | None] = {}
     for sc in scs:
         cols = []
@@ -278,25 +322,46 @@ def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: li
             cpu[(sc.name, fw)] = v
             cols.append(f"{v:.1f}" if v else "-")
         out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
-    for base, title in (("starlette", "CPU capacity vs Starlette (Starlette CPU/req ÷ framework CPU/req)"),
-                        ("raw", "CPU capacity vs raw ASGI (raw CPU/req ÷ framework CPU/req; 1.00x = the floor)")):
+    for base, title in (
+        ("starlette", "CPU capacity vs Starlette (Starlette CPU/req ÷ framework CPU/req)"),
+        ("raw", "CPU capacity vs raw ASGI (raw CPU/req ÷ framework CPU/req; 1.00x = the floor)"),
+    ):
         if base not in frameworks:
             continue
-        out += [f"\n## {title}\n", "| scenario | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        out += [
+            f"\n## {title}\n",
+            "| scenario | " + " | ".join(labels) + " |",
+            "|---" * (len(labels) + 1) + "|",
+        ]
         for sc in scs:
             b = cpu.get((sc.name, base))
-            cols = [f"{b / cpu[(sc.name, fw)]:.2f}x" if b and cpu.get((sc.name, fw)) else "-" for fw in frameworks]
+            cols = [
+                f"{b / cpu[(sc.name, fw)]:.2f}x" if b and cpu.get((sc.name, fw)) else "-" for fw in frameworks
+            ]
             out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
-    for base, title in (("starlette", "vs Starlette (req/s ratio, higher is better)"),
-                        ("raw", "vs raw ASGI (req/s ratio; 1.00x = the floor)")):
+    for base, title in (
+        ("starlette", "vs Starlette (req/s ratio, higher is better)"),
+        ("raw", "vs raw ASGI (req/s ratio; 1.00x = the floor)"),
+    ):
         if base not in frameworks:
             continue
-        out += [f"\n## {title}\n", "| scenario | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+        out += [
+            f"\n## {title}\n",
+            "| scenario | " + " | ".join(labels) + " |",
+            "|---" * (len(labels) + 1) + "|",
+        ]
         for sc in scs:
             b = med.get((sc.name, base))
-            cols = [f"{med[(sc.name, fw)] / b:.2f}x" if b and med.get((sc.name, fw)) else "-" for fw in frameworks]
+            cols = [
+                f"{med[(sc.name, fw)] / b:.2f}x" if b and med.get((sc.name, fw)) else "-" for fw in frameworks
+            ]
             out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
-    errors = [(sc.name, fw, servers[sc.name][fw].error) for sc in scs for fw in frameworks if servers[sc.name][fw].error]
+    errors = [
+        (sc.name, fw, servers[sc.name][fw].error)
+        for sc in scs
+        for fw in frameworks
+        if servers[sc.name][fw].error
+    ]
     if errors:
         out.append("\n## Failed cells\n")
         out += [f"- {n} / {FRAMEWORKS[fw][1]}: `{e}`" for n, fw, e in errors]
@@ -304,7 +369,9 @@ def render(servers: dict[str, dict[str, Server]], frameworks: list[str], scs: li
     raw = med.get(("plaintext", "raw"))
     if lyre and raw:
         out.append("\n## Plaintext against raw ASGI\n")
-        out.append(f"- lyre's requests/s under uvicorn: {lyre / raw:.2f}x a raw ASGI app's (median wall-clock)")
+        out.append(
+            f"- lyre's requests/s under uvicorn: {lyre / raw:.2f}x a raw ASGI app's (median wall-clock)"
+        )
         lb, rb = best.get(("plaintext", "lyre")), best.get(("plaintext", "raw"))
         if lb and rb:
             out.append(f"- by best-of-{meta['reps']} requests/s: {lb / rb:.2f}x")
@@ -333,9 +400,15 @@ def main(argv: list[str] | None = None) -> int:
     use_wrk = args.loader == "wrk" or (args.loader == "auto" and shutil.which("wrk") is not None)
     load = run_wrk if use_wrk else run_pyload
     versions = harness.verify_packages()
-    meta = {"uvicorn": versions.get("uvicorn"), "loader": "wrk" if use_wrk else "a Python asyncio load generator",
-            "connections": args.connections, "duration": args.duration, "reps": args.reps,
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_start": os.getloadavg()[0]}
+    meta = {
+        "uvicorn": versions.get("uvicorn"),
+        "loader": "wrk" if use_wrk else "a Python asyncio load generator",
+        "connections": args.connections,
+        "duration": args.duration,
+        "reps": args.reps,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_start": os.getloadavg()[0],
+    }
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -368,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                     s.stop()
         for rep in range(args.reps):
             for sc in scs:
-                order = frameworks[rep % len(frameworks):] + frameworks[: rep % len(frameworks)]
+                order = frameworks[rep % len(frameworks) :] + frameworks[: rep % len(frameworks)]
                 for fw in order:
                     s = servers[sc.name][fw]
                     if s.error:
@@ -383,8 +456,10 @@ def main(argv: list[str] | None = None) -> int:
                         s.p99.append(p99)
                         if total and cpu == cpu:
                             s.cpu_us.append(cpu / total * 1e6)
-                        log(f"  rep {rep + 1} {sc.name:10s} {fw:10s} {rps:10,.0f} req/s  p99 {p99 * 1e3:6.2f} ms"
-                            f"  server CPU {s.cpu_us[-1] if s.cpu_us else float('nan'):6.1f} µs/req")
+                        log(
+                            f"  rep {rep + 1} {sc.name:10s} {fw:10s} {rps:10,.0f} req/s  p99 {p99 * 1e3:6.2f} ms"
+                            f"  server CPU {s.cpu_us[-1] if s.cpu_us else float('nan'):6.1f} µs/req"
+                        )
                     except Exception as exc:  # noqa: BLE001
                         s.error = harness.short_error(exc)
                         log(f"  ! {sc.name}/{fw}: {s.error}")

@@ -131,10 +131,10 @@ UPLOAD_SIZE = 1024 * 1024
 def _multipart_body() -> bytes:
     payload = bytes(range(256)) * (UPLOAD_SIZE // 256)
     parts = [
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nreport\r\n".encode(),
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nquarterly\r\n".encode(),
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="title"\r\n\r\nreport\r\n'.encode(),
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="note"\r\n\r\nquarterly\r\n'.encode(),
         (
-            f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"data.bin\"\r\n"
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="data.bin"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n"
         ).encode()
         + payload
@@ -174,33 +174,69 @@ def scenarios() -> list[Scenario]:
     global STATIC_BYTES
     STATIC_BYTES = ensure_static_file().read_bytes()
     return [
-        Scenario("plaintext", "plaintext", "/plaintext",
-                 expect(200, PLAINTEXT.encode(), ctype="text/plain", length=True), raw=True),
+        Scenario(
+            "plaintext",
+            "plaintext",
+            "/plaintext",
+            expect(200, PLAINTEXT.encode(), ctype="text/plain", length=True),
+            raw=True,
+        ),
         Scenario("json", "json", "/json", expect(200, json=JSON_PAYLOAD, ctype="application/json"), raw=True),
-        Scenario("path", "path params", "/users/42/posts/hello-world", expect(200, b"42:hello-world"), raw=True),
-        Scenario("query", "query params (repeated key)", "/search",
-                 expect(200, json={"q": "lyre", "tags": ["a", "b"], "page": 2}),
-                 query=b"q=lyre&tag=a&tag=b&page=2", raw=True),
+        Scenario(
+            "path", "path params", "/users/42/posts/hello-world", expect(200, b"42:hello-world"), raw=True
+        ),
+        Scenario(
+            "query",
+            "query params (repeated key)",
+            "/search",
+            expect(200, json={"q": "lyre", "tags": ["a", "b"], "page": 2}),
+            query=b"q=lyre&tag=a&tag=b&page=2",
+            raw=True,
+        ),
         Scenario("routes50", "50 routes, last hit", "/resource49/7", expect(200, b"49:7"), raw=True),
-        Scenario("form", "urlencoded form, 10 fields", "/form", expect(200, b"10:value 0:value 9"),
-                 method="POST", body=FORM_BODY,
-                 headers=[(b"content-type", b"application/x-www-form-urlencoded")]),
-        Scenario("multipart", "multipart 1 MiB + 2 fields", "/upload",
-                 expect(200, f"report:quarterly:{UPLOAD_SIZE}".encode()), method="POST", body=MULTIPART_BODY,
-                 headers=[(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]),
-        Scenario("cookies", "cookies + headers in, cookie out", "/cookies",
-                 expect(200, b"abc123:k-123", cookie="seen=1"),
-                 headers=[(b"cookie", b"theme=dark; sid=abc123; lang=en-GB; tz=UTC"), (b"x-api-key", b"k-123")],
-                 raw=True),
+        Scenario(
+            "form",
+            "urlencoded form, 10 fields",
+            "/form",
+            expect(200, b"10:value 0:value 9"),
+            method="POST",
+            body=FORM_BODY,
+            headers=[(b"content-type", b"application/x-www-form-urlencoded")],
+        ),
+        Scenario(
+            "multipart",
+            "multipart 1 MiB + 2 fields",
+            "/upload",
+            expect(200, f"report:quarterly:{UPLOAD_SIZE}".encode()),
+            method="POST",
+            body=MULTIPART_BODY,
+            headers=[(b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())],
+        ),
+        Scenario(
+            "cookies",
+            "cookies + headers in, cookie out",
+            "/cookies",
+            expect(200, b"abc123:k-123", cookie="seen=1"),
+            headers=[(b"cookie", b"theme=dark; sid=abc123; lang=en-GB; tz=UTC"), (b"x-api-key", b"k-123")],
+            raw=True,
+        ),
         Scenario("session", "signed-cookie session", "/session", expect(200, b"2"), prime_cookie=True),
-        Scenario("middleware", "3 ASGI mw + 1 BaseHTTPMiddleware", "/mw",
-                 expect(200, PLAINTEXT.encode(), header=("x-bench", "1")), raw=True),
-        Scenario("template", "Jinja2 template, 10 items", "/template",
-                 expect(200, ctype="text/html", count=(b"<tr><td>", len(ITEMS)), contains=[b"Item 9", b"23.49"]),
-                 raw=True),
+        Scenario(
+            "middleware",
+            "3 ASGI mw + 1 BaseHTTPMiddleware",
+            "/mw",
+            expect(200, PLAINTEXT.encode(), header=("x-bench", "1")),
+            raw=True,
+        ),
+        Scenario(
+            "template",
+            "Jinja2 template, 10 items",
+            "/template",
+            expect(200, ctype="text/html", count=(b"<tr><td>", len(ITEMS)), contains=[b"Item 9", b"23.49"]),
+            raw=True,
+        ),
         Scenario("notfound", "not found", "/nope", expect(404), raw=True),
-        Scenario("static", "static file 10 KiB (extra)", f"/static/{STATIC_FILE}",
-                 _static_check, core=False),
+        Scenario("static", "static file 10 KiB (extra)", f"/static/{STATIC_FILE}", _static_check, core=False),
     ]
 
 
@@ -322,8 +358,9 @@ class Conn:
             w.set_result(None)
 
 
-async def request_once(app: ASGIApp, scope: dict[str, Any], chunks: list[bytes], state: dict[str, Any],
-                       timeout: float = 20.0) -> Result:
+async def request_once(
+    app: ASGIApp, scope: dict[str, Any], chunks: list[bytes], state: dict[str, Any], timeout: float = 20.0
+) -> Result:
     """One collected request (used for checks and priming), with a timeout against hangs."""
     s = dict(scope)
     s["headers"] = list(scope["headers"])
@@ -347,8 +384,9 @@ def set_clock(name: str) -> None:
     CLOCK = time.perf_counter if name == "wall" else time.process_time
 
 
-async def run_batch(app: ASGIApp, scope: dict[str, Any], chunks: list[bytes], state: dict[str, Any],
-                    n: int) -> tuple[float, int]:
+async def run_batch(
+    app: ASGIApp, scope: dict[str, Any], chunks: list[bytes], state: dict[str, Any], n: int
+) -> tuple[float, int]:
     """Time ``n`` sequential requests; returns (seconds, status of the last one)."""
     headers = scope["headers"]
     conn = None
@@ -584,8 +622,10 @@ def verify_packages() -> dict[str, str]:
     starlette_file = str(starlette_path)
     lyre_dir = Path(lyre.__file__ or "").resolve().parent
     if starlette is lyre or starlette.__name__ != "starlette" or lyre_dir in starlette_path.parents:
-        raise SystemExit(f"`import starlette` resolves to lyre ({starlette_file}); the Starlette column "
-                         "must be the real Starlette 1.10")
+        raise SystemExit(
+            f"`import starlette` resolves to lyre ({starlette_file}); the Starlette column "
+            "must be the real Starlette 1.10"
+        )
     versions = {"lyre": getattr(lyre, "__version__", "?"), "starlette": starlette.__version__}
     for name in ("fastapi", "litestar", "blacksheep", "falcon", "uvicorn", "jinja2"):
         try:

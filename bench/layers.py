@@ -58,9 +58,15 @@ def stacks(pkg: str) -> list[tuple[str, Any]]:
         ("+ ServerErrorMiddleware", err),
     ]
     if pkg == "lyre":
-        out.append(("full app, max_body_size=None",
-                    applications.Starlette(routes=[routing.Route("/plaintext", endpoint)], max_body_size=None)))
-    out.append(("full app (defaults)", applications.Starlette(routes=[routing.Route("/plaintext", endpoint)])))
+        out.append(
+            (
+                "full app, max_body_size=None",
+                applications.Starlette(routes=[routing.Route("/plaintext", endpoint)], max_body_size=None),
+            )
+        )
+    out.append(
+        ("full app (defaults)", applications.Starlette(routes=[routing.Route("/plaintext", endpoint)]))
+    )
     return out
 
 
@@ -80,8 +86,10 @@ async def main_async(reps: int, target: float) -> None:
         for _, _, cell in rows:
             if not cell.error:
                 await harness.time_cell(cell)
-    print(f"| stack | lyre µs | Starlette µs |\n|---|---|---|\n| raw ASGI app (the floor) | "
-          f"{(floor.per_request or 0) * 1e6:.2f} | |")
+    print(
+        f"| stack | lyre µs | Starlette µs |\n|---|---|---|\n| raw ASGI app (the floor) | "
+        f"{(floor.per_request or 0) * 1e6:.2f} | |"
+    )
     labels = [label for pkg, label, _ in rows if pkg == "lyre"]
     for label in labels:
         vals = []

@@ -37,8 +37,9 @@ SCALING_SIZES = (1, 50, 500, 2000)
 # In-process table
 
 
-async def run_inprocess(frameworks: list[str], scs: list[Scenario], reps: int, target: float,
-                        log: Any) -> dict[str, dict[str, Cell]]:
+async def run_inprocess(
+    frameworks: list[str], scs: list[Scenario], reps: int, target: float, log: Any
+) -> dict[str, dict[str, Cell]]:
     """Prepare every cell, then time them interleaved: rep -> scenario -> framework (rotated)."""
     factories: dict[str, dict[str, Any]] = {}
     for fw in frameworks:
@@ -72,7 +73,7 @@ async def run_inprocess(frameworks: list[str], scs: list[Scenario], reps: int, t
     for rep in range(reps):
         t0 = time.perf_counter()
         for sc in scs:
-            order = frameworks[rep % len(frameworks):] + frameworks[: rep % len(frameworks)]
+            order = frameworks[rep % len(frameworks) :] + frameworks[: rep % len(frameworks)]
             for fw in order:
                 cell = cells[sc.name][fw]
                 if cell.error:
@@ -123,7 +124,9 @@ def paired_ratio(slow: Cell | None, fast: Cell | None) -> float | None:
     return pairs[mid] if len(pairs) % 2 else (pairs[mid - 1] + pairs[mid]) / 2
 
 
-def ratio_tables(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: list[Scenario]) -> dict[str, Any]:
+def ratio_tables(
+    cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: list[Scenario]
+) -> dict[str, Any]:
     """Compute speed-ups vs Starlette and cost vs raw for every cell, plus geometric means."""
     vs_starlette: dict[str, dict[str, float | None]] = {}
     vs_raw: dict[str, dict[str, float | None]] = {}
@@ -145,8 +148,13 @@ def ratio_tables(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: 
     return {"vs_starlette": vs_starlette, "vs_raw": vs_raw, "geomean": gm, "core_count": len(core)}
 
 
-def targets(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: list[Scenario],
-            ratios: dict[str, Any], scaling: dict[str, dict[int, float]] | None) -> list[str]:
+def targets(
+    cells: dict[str, dict[str, Cell]],
+    frameworks: list[str],
+    scs: list[Scenario],
+    ratios: dict[str, Any],
+    scaling: dict[str, dict[int, float]] | None,
+) -> list[str]:
     """A plain-language summary of the figures above: where lyre leads, where a peer is faster."""
     lines: list[str] = []
     if "lyre" not in frameworks:
@@ -172,7 +180,9 @@ def targets(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: list[
         lines.append(f"- lyre has no result for: {', '.join(missing)}")
     gm = ratios["geomean"].get("lyre")
     if "starlette" in frameworks and gm:
-        lines.append(f"- geometric mean over the {ratios['core_count']} core scenarios: {gm:.2f}x Starlette's requests/s")
+        lines.append(
+            f"- geometric mean over the {ratios['core_count']} core scenarios: {gm:.2f}x Starlette's requests/s"
+        )
     pt = ratios["vs_raw"].get("plaintext", {}).get("lyre")
     if pt is not None:
         lines.append(f"- plaintext costs {pt:.2f}x a hand-written raw ASGI app's time per request")
@@ -184,8 +194,14 @@ def targets(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: list[
     return lines
 
 
-def render_markdown(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: list[Scenario],
-                    ratios: dict[str, Any], meta: dict[str, Any], target_lines: list[str]) -> str:
+def render_markdown(
+    cells: dict[str, dict[str, Cell]],
+    frameworks: list[str],
+    scs: list[Scenario],
+    ratios: dict[str, Any],
+    meta: dict[str, Any],
+    target_lines: list[str],
+) -> str:
     labels = [FRAMEWORKS[fw][1] for fw in frameworks]
     out: list[str] = []
     out.append("# In-process benchmark\n")
@@ -198,8 +214,11 @@ def render_markdown(cells: dict[str, dict[str, Cell]], frameworks: list[str], sc
         f"per-repetition paired ratios. Mode: {meta['mode']}. "
         f"Date: {meta['date']}.\n"
     )
-    out.append("Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()
-                                         if k not in ("python", "loop")) + ".\n")
+    out.append(
+        "Versions: "
+        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if k not in ("python", "loop"))
+        + ".\n"
+    )
     out.append("## Requests per second (higher is better)\n")
     out.append("| scenario | " + " | ".join(labels) + " |")
     out.append("|---" * (len(labels) + 1) + "|")
@@ -215,11 +234,15 @@ def render_markdown(cells: dict[str, dict[str, Cell]], frameworks: list[str], sc
             out.append(f"| {sc.title} | " + " | ".join(fmt_x(vals[fw]) for fw in frameworks) + " |")
         out.append(
             f"| **geometric mean ({ratios['core_count']} scenarios)** | "
-            + " | ".join(f"**{fmt_x(ratios['geomean'][fw])}**" if ratios["geomean"][fw] else "-" for fw in frameworks)
+            + " | ".join(
+                f"**{fmt_x(ratios['geomean'][fw])}**" if ratios["geomean"][fw] else "-" for fw in frameworks
+            )
             + " |"
         )
     if "raw" in frameworks:
-        out.append("\n## Cost vs raw ASGI (raw req/s ÷ framework req/s; 1.00x = the floor, lower is better)\n")
+        out.append(
+            "\n## Cost vs raw ASGI (raw req/s ÷ framework req/s; 1.00x = the floor, lower is better)\n"
+        )
         out.append("| scenario | " + " | ".join(labels) + " |")
         out.append("|---" * (len(labels) + 1) + "|")
         for sc in scs:
@@ -227,8 +250,12 @@ def render_markdown(cells: dict[str, dict[str, Cell]], frameworks: list[str], sc
                 continue
             vals = ratios["vs_raw"][sc.name]
             out.append(f"| {sc.title} | " + " | ".join(fmt_x(vals[fw]) for fw in frameworks) + " |")
-    errors = [(sc.name, fw, cells[sc.name][fw].error) for sc in scs for fw in frameworks
-              if cells[sc.name][fw].error and cells[sc.name][fw].error != "n/a"]
+    errors = [
+        (sc.name, fw, cells[sc.name][fw].error)
+        for sc in scs
+        for fw in frameworks
+        if cells[sc.name][fw].error and cells[sc.name][fw].error != "n/a"
+    ]
     if errors:
         out.append("\n## Cells that failed their correctness check or errored (not timed)\n")
         for name, fw, err in errors:
@@ -243,8 +270,14 @@ def render_markdown(cells: dict[str, dict[str, Cell]], frameworks: list[str], sc
     return "\n".join(out) + "\n"
 
 
-def render_chart(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: list[Scenario],
-                 ratios: dict[str, Any], path: Path, title: str) -> bool:
+def render_chart(
+    cells: dict[str, dict[str, Cell]],
+    frameworks: list[str],
+    scs: list[Scenario],
+    ratios: dict[str, Any],
+    path: Path,
+    title: str,
+) -> bool:
     try:
         import matplotlib
 
@@ -257,8 +290,15 @@ def render_chart(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: 
     names = [sc.name for sc in scs]
     width = 0.8 / max(1, len(fws))
     fig, ax = plt.subplots(figsize=(max(10, len(names) * 1.1), 5.5))
-    colors = {"lyre": "#d62728", "starlette": "#1f77b4", "fastapi": "#2ca02c", "litestar": "#9467bd",
-              "blacksheep": "#8c564b", "falcon": "#ff7f0e", "raw": "#7f7f7f"}
+    colors = {
+        "lyre": "#d62728",
+        "starlette": "#1f77b4",
+        "fastapi": "#2ca02c",
+        "litestar": "#9467bd",
+        "blacksheep": "#8c564b",
+        "falcon": "#ff7f0e",
+        "raw": "#7f7f7f",
+    }
     for i, fw in enumerate(fws):
         vals = []
         for sc in scs:
@@ -284,14 +324,23 @@ def render_chart(cells: dict[str, dict[str, Cell]], frameworks: list[str], scs: 
     return True
 
 
-def append_history(cells: dict[str, dict[str, Cell]], scs: list[Scenario], ratios: dict[str, Any],
-                   meta: dict[str, Any]) -> None:
+def append_history(
+    cells: dict[str, dict[str, Cell]], scs: list[Scenario], ratios: dict[str, Any], meta: dict[str, Any]
+) -> None:
     """One line per full run in ``results/history.md``: lyre's speed-ups over time, by commit."""
     import subprocess
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=harness.ROOT, check=False).stdout.strip() or "?"
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                cwd=harness.ROOT,
+                check=False,
+            ).stdout.strip()
+            or "?"
+        )
     except OSError:
         commit = "?"
     path = RESULTS / "history.md"
@@ -303,14 +352,20 @@ def append_history(cells: dict[str, dict[str, Cell]], scs: list[Scenario], ratio
             "of the 12 core scenarios, and the cost of the plaintext scenario relative to a raw ASGI app. "
             "Ratios, not requests/s, so rows from different machines compare; see bench/README.md for "
             "the method.\n\n"
-            "| date | commit | geomean | plaintext vs raw | " + " | ".join(names) + " |\n"
-            + "|---" * (len(names) + 4) + "|\n"
+            "| date | commit | geomean | plaintext vs raw | "
+            + " | ".join(names)
+            + " |\n"
+            + "|---" * (len(names) + 4)
+            + "|\n"
         )
     vs = ratios["vs_starlette"]
     gm = ratios["geomean"].get("lyre")
     raw = ratios["vs_raw"].get("plaintext", {}).get("lyre")
-    row = (f"| {meta['date']} | {commit} | {fmt_x(gm)} | {fmt_x(raw)} | "
-           + " | ".join(fmt_x(vs.get(n, {}).get("lyre")) for n in names) + " |\n")
+    row = (
+        f"| {meta['date']} | {commit} | {fmt_x(gm)} | {fmt_x(raw)} | "
+        + " | ".join(fmt_x(vs.get(n, {}).get("lyre")) for n in names)
+        + " |\n"
+    )
     with path.open("a") as f:
         f.write(row)
 
@@ -319,7 +374,9 @@ def append_history(cells: dict[str, dict[str, Cell]], scs: list[Scenario], ratio
 # Route-count scaling
 
 
-async def run_scaling(frameworks: list[str], reps: int, target: float, log: Any) -> dict[str, dict[int, float]]:
+async def run_scaling(
+    frameworks: list[str], reps: int, target: float, log: Any
+) -> dict[str, dict[int, float]]:
     """Per-request time for N = 1, 50, 500, 2000 parametrised routes, the request hitting the last."""
     cells: dict[tuple[str, int], Cell] = {}
     for fw in frameworks:
@@ -330,8 +387,9 @@ async def run_scaling(frameworks: list[str], reps: int, target: float, log: Any)
             log(f"  ! scaling/{fw}: {harness.short_error(exc)}")
             continue
         for n in SCALING_SIZES:
-            sc = Scenario(f"routes{n}", f"{n} routes", f"/resource{n - 1}/7",
-                          harness.expect(200, f"{n - 1}:7".encode()))
+            sc = Scenario(
+                f"routes{n}", f"{n} routes", f"/resource{n - 1}/7", harness.expect(200, f"{n - 1}:7".encode())
+            )
             cell = await harness.prepare_cell(fw, sc, lambda n=n: make(n))
             if cell.error is None:
                 await harness.calibrate(cell, target)
@@ -341,7 +399,7 @@ async def run_scaling(frameworks: list[str], reps: int, target: float, log: Any)
     harness.freeze_heap()
     for rep in range(reps):
         for n in SCALING_SIZES:
-            for fw in frameworks[rep % len(frameworks):] + frameworks[: rep % len(frameworks)]:
+            for fw in frameworks[rep % len(frameworks) :] + frameworks[: rep % len(frameworks)]:
                 cell = cells.get((fw, n))
                 if cell is not None and not cell.error:
                     await harness.time_cell(cell)
@@ -357,12 +415,15 @@ async def run_scaling(frameworks: list[str], reps: int, target: float, log: Any)
 
 
 def render_scaling(scaling: dict[str, dict[int, float]], meta: dict[str, Any]) -> str:
-    out = ["# Route-count scaling (in-process)\n",
-           f"`/resource{{i}}/{{item_id:int}}` routes, the request hits the last one; µs per request, median of "
-           f"{meta['reps']} repetitions, interleaved. Mode: {meta['mode']}. Date: {meta['date']}.\n",
-           "| routes | " + " | ".join(f"{FRAMEWORKS[fw][1]} µs | {FRAMEWORKS[fw][1]} vs 1 route" for fw in scaling)
-           + " |",
-           "|---" * (1 + 2 * len(scaling)) + "|"]
+    out = [
+        "# Route-count scaling (in-process)\n",
+        f"`/resource{{i}}/{{item_id:int}}` routes, the request hits the last one; µs per request, median of "
+        f"{meta['reps']} repetitions, interleaved. Mode: {meta['mode']}. Date: {meta['date']}.\n",
+        "| routes | "
+        + " | ".join(f"{FRAMEWORKS[fw][1]} µs | {FRAMEWORKS[fw][1]} vs 1 route" for fw in scaling)
+        + " |",
+        "|---" * (1 + 2 * len(scaling)) + "|",
+    ]
     for n in SCALING_SIZES:
         cols = []
         for fw in scaling:
@@ -424,8 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-write", action="store_true", help="print results, do not write bench/results/")
     p.add_argument("--profile", metavar="FW:SCENARIO", help="cProfile one cell and print the top functions")
     p.add_argument("--top", type=int, default=30)
-    p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
-                   help="cpu: process CPU time, robust on a shared machine (default); wall: perf_counter")
+    p.add_argument(
+        "--clock",
+        choices=("cpu", "wall"),
+        default="cpu",
+        help="cpu: process CPU time, robust on a shared machine (default); wall: perf_counter",
+    )
     p.add_argument("--verbose", action="store_true", help="tracebacks for failing cells")
     args, rest = p.parse_known_args(argv)
 
@@ -438,7 +503,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.e2e:
         from bench import e2e
 
-        return e2e.main(rest + (["--quick"] if args.quick else []) + (["--no-write"] if args.no_write else []))
+        return e2e.main(
+            rest + (["--quick"] if args.quick else []) + (["--no-write"] if args.no_write else [])
+        )
 
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     unknown = [f for f in frameworks if f not in FRAMEWORKS]
@@ -453,8 +520,14 @@ def main(argv: list[str] | None = None) -> int:
 
     harness.set_clock(args.clock)
     versions = harness.verify_packages()
-    meta = {"versions": versions, "reps": reps, "target": target, "mode": mode, "clock": args.clock,
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    meta = {
+        "versions": versions,
+        "reps": reps,
+        "target": target,
+        "mode": mode,
+        "clock": args.clock,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
     log("versions: " + ", ".join(f"{k}={v}" for k, v in versions.items()))
     all_scs = harness.scenarios()
     wanted = [s.strip() for s in args.scenarios.split(",") if s.strip()]
@@ -487,8 +560,10 @@ def main(argv: list[str] | None = None) -> int:
                 data = {
                     "meta": meta,
                     "cells": {
-                        sc: {fw: {"ops": c.ops, "n": c.n, "per_request_s": c.times, "error": c.error}
-                             for fw, c in row.items()}
+                        sc: {
+                            fw: {"ops": c.ops, "n": c.n, "per_request_s": c.times, "error": c.error}
+                            for fw, c in row.items()
+                        }
                         for sc, row in cells.items()
                     },
                     "ratios": ratios,
@@ -498,14 +573,28 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.quick and "lyre" in frameworks and "starlette" in frameworks:
                     append_history(cells, scs, ratios, meta)
                 png = RESULTS / f"inprocess{suffix}.png"
-                if render_chart(cells, frameworks, scs, ratios, png,
-                                f"In-process speed-up vs Starlette 1.10 ({mode}, median of {reps})"):
+                if render_chart(
+                    cells,
+                    frameworks,
+                    scs,
+                    ratios,
+                    png,
+                    f"In-process speed-up vs Starlette 1.10 ({mode}, median of {reps})",
+                ):
                     log(f"chart: {png}")
-    if args.all or not (args.quick or args.no_e2e or args.profile or args.no_inprocess
-                        or args.frameworks != ",".join(FRAMEWORKS) or args.scenarios):
+    if args.all or not (
+        args.quick
+        or args.no_e2e
+        or args.profile
+        or args.no_inprocess
+        or args.frameworks != ",".join(FRAMEWORKS)
+        or args.scenarios
+    ):
         from bench import e2e
 
-        return e2e.main(rest + (["--quick"] if args.quick else []) + (["--no-write"] if args.no_write else []))
+        return e2e.main(
+            rest + (["--quick"] if args.quick else []) + (["--no-write"] if args.no_write else [])
+        )
     return 0
 
 

@@ -35,7 +35,9 @@ def main() -> None:
     parser.add_argument("junit")
     parser.add_argument("--title", default="suite")
     parser.add_argument("--min-pass", type=float, help="exit 1 when the pass figure is below this percentage")
-    parser.add_argument("--per-file", action="store_true", help="also print a passed/failed table per test file")
+    parser.add_argument(
+        "--per-file", action="store_true", help="also print a passed/failed table per test file"
+    )
     parser.add_argument(
         "--known-failures",
         help="file of test ids (one per line, '#' comments) still failing: exit 1 only for a failure not listed",

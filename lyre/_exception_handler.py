@@ -75,6 +75,24 @@ def tracked(send: Send) -> tuple[ResponseTracker, Send]:
     return tracker, tracker.track
 
 
+_SEND_FAILED = "_lyre_send_failed"
+
+
+def mark_send_failed(exc: Exception) -> Exception:
+    """Tag ``exc`` (a ``ClientDisconnect`` made from the server's ``send`` raising) as the server's news.
+
+    lyre ends a request quietly on a ``ClientDisconnect`` met while the body was read; one made from
+    a failed ``send`` must instead reach the server unchanged (it decides what a broken send means).
+    """
+    setattr(exc, _SEND_FAILED, True)
+    return exc
+
+
+def ends_quietly(exc: BaseException) -> bool:
+    """Whether a ``ClientDisconnect`` may end the request without reaching the server (not from ``send``)."""
+    return not getattr(exc, _SEND_FAILED, False)
+
+
 def _lookup_exception_handler(exc_handlers: ExceptionHandlers, exc: Exception) -> ExceptionHandler | None:
     for cls in type(exc).__mro__:
         handler = exc_handlers.get(cls)

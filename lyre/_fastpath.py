@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from lyre._exception_handler import HANDLERS_SCOPE_KEY, ResponseTracker, handle_exception
+from lyre._exception_handler import HANDLERS_SCOPE_KEY, ResponseTracker, ends_quietly, handle_exception
 from lyre.exceptions import HTTPException
 from lyre.middleware.body_limit import STARTED_SCOPE_KEY
 from lyre.middleware.errors import ServerErrorMiddleware
@@ -67,8 +67,12 @@ class FusedServerErrorMiddleware(ServerErrorMiddleware):
             return
         try:
             await self.app(scope, receive, send)
-        except ClientDisconnect:
-            scope.pop(STARTED_SCOPE_KEY, None)  # the client left: no 500, nothing for the server
+        except ClientDisconnect as exc:
+            if ends_quietly(exc):
+                scope.pop(STARTED_SCOPE_KEY, None)  # the client left: no 500, nothing for the server
+                return
+            await self.answer_error(exc, scope, receive, send, scope.pop(STARTED_SCOPE_KEY, True))
+            raise exc  # made from the server's failing send: the server's news
         except Exception as exc:
             started = scope.pop(STARTED_SCOPE_KEY, True)
             await self.answer_error(exc, scope, receive, send, started)
@@ -126,7 +130,7 @@ class FusedExceptionMiddleware(ExceptionMiddleware):
             try:
                 await handle_exception(exc, Request(scope, receive, tracker.track), scope, receive, tracker)
             except Exception as unhandled:
-                if unhandled is exc and isinstance(exc, ClientDisconnect):
+                if unhandled is exc and isinstance(exc, ClientDisconnect) and ends_quietly(exc):
                     # As the route adapter (``request_response``): the client left, end quietly.
                     return
                 scope[STARTED_SCOPE_KEY] = tracker.started
@@ -135,7 +139,5 @@ class FusedExceptionMiddleware(ExceptionMiddleware):
     def _custom_404(self) -> bool:
         """Whether a user handler would answer the router's 404 (else the default text is sent)."""
         return (
-            404 in self._status_handlers
-            or self._exception_handlers.get(HTTPException) != self.http_exception
+            404 in self._status_handlers or self._exception_handlers.get(HTTPException) != self.http_exception
         )
-

@@ -161,7 +161,11 @@ class Lyre:
         max_body_size = getattr(self, "max_body_size", None)
         if max_body_size is not None:
             # lyre's default limit yields to a limit configured outside the application.
-            limiter = _DefaultBodyLimitMiddleware if max_body_size is DEFAULT_MAX_BODY_SIZE else RequestBodyLimitMiddleware
+            limiter = (
+                _DefaultBodyLimitMiddleware
+                if max_body_size is DEFAULT_MAX_BODY_SIZE
+                else RequestBodyLimitMiddleware
+            )
             app = limiter(app, max_body_size=max_body_size)
         if fused_inner:
             return FusedServerErrorMiddleware(app, handler=error_handler, debug=debug)
@@ -238,7 +242,9 @@ class Lyre:
     def host(self, host: str, app: ASGIApp, name: str | None = None) -> None:
         self.router.host(host, app=app, name=name)
 
-    def add_middleware(self, middleware_class: _MiddlewareFactory[P], *args: P.args, **kwargs: P.kwargs) -> None:
+    def add_middleware(
+        self, middleware_class: _MiddlewareFactory[P], *args: P.args, **kwargs: P.kwargs
+    ) -> None:
         if self.middleware_stack is not None:
             raise RuntimeError("Cannot add middleware after an application has started")
         self.user_middleware.insert(0, Middleware(middleware_class, *args, **kwargs))

@@ -509,7 +509,9 @@ def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         import uvicorn
     except ImportError:
-        _error("'lyre run' needs uvicorn, which is not installed; install it with: pip install 'lyre-asgi[full]'")
+        _error(
+            "'lyre run' needs uvicorn, which is not installed; install it with: pip install 'lyre-asgi[full]'"
+        )
         return EXIT_FAILURE
     # The env file first: the application may read its settings at import time.
     if args.env_file is not None:

@@ -575,7 +575,9 @@ class MultiPartParser:
             # PERF: what browsers send (``form-data; name="x"[; filename="y"]``) in one fullmatch.
             simple = _SIMPLE_DISPOSITION.fullmatch(text)
             if simple is not None:
-                options = {"name": simple[1]} if simple[2] is None else {"name": simple[1], "filename": simple[2]}
+                options = (
+                    {"name": simple[1]} if simple[2] is None else {"name": simple[1], "filename": simple[2]}
+                )
             else:
                 options = _parse_options(text)[1]
         name = options.get("name")

@@ -336,7 +336,9 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
     def url_for(self, name: str, /, **path_params: Any) -> URL:
         provider = self.scope.get("router") or self.scope.get("app")
         if provider is None:
-            raise RuntimeError("The `url_for` method can only be used inside a Starlette application or with a router.")
+            raise RuntimeError(
+                "The `url_for` method can only be used inside a Starlette application or with a router."
+            )
         url_path = provider.url_path_for(name, **path_params)
         return url_path.make_absolute_url(base_url=self.base_url)  # type: ignore[no-any-return]
 
@@ -497,7 +499,9 @@ class Request(HTTPConnection[StateT]):
         except json.JSONDecodeError as exc:
             raise MalformedJSONError(exc.msg, exc.doc, exc.pos) from None
         except UnicodeDecodeError as exc:
-            raise MalformedJSONError(f"Invalid text encoding ({exc.reason})", _safe_doc(body), exc.start) from None
+            raise MalformedJSONError(
+                f"Invalid text encoding ({exc.reason})", _safe_doc(body), exc.start
+            ) from None
         except RecursionError:
             # Nesting deeper than the interpreter's recursion limit lets the parser reach.
             raise MalformedJSONError("Nesting too deep to parse", _safe_doc(body), 0) from None
@@ -539,7 +543,9 @@ class Request(HTTPConnection[StateT]):
                 max_part_size=max_part_size,
             )
         elif media_type == "application/x-www-form-urlencoded":
-            parser = FormParser(self.headers, self.stream(), max_fields=max_fields, max_part_size=max_part_size)
+            parser = FormParser(
+                self.headers, self.stream(), max_fields=max_fields, max_part_size=max_part_size
+            )
         else:
             form = FormData()
             self._form = form

@@ -40,6 +40,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from lyre._exception_handler import mark_send_failed
 from lyre._utils import create_collapsing_task_group
 from lyre.background import BackgroundTask
 from lyre.concurrency import iterate_in_threadpool
@@ -375,8 +376,15 @@ class Response:
     ) -> None:
         """Expire a cookie now (``Max-Age=0``); ``path``/``domain`` must match how it was set."""
         self.set_cookie(
-            key, max_age=0, expires=0, path=path, domain=domain,
-            secure=secure, httponly=httponly, samesite=samesite, partitioned=partitioned,
+            key,
+            max_age=0,
+            expires=0,
+            path=path,
+            domain=domain,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+            partitioned=partitioned,
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -456,7 +464,9 @@ class JSONResponse(Response):
         if json.dumps is _stdlib_dumps:
             text = _json_encode(content)
         else:
-            text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+            text = json.dumps(
+                content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+            )
         try:
             return text.encode("utf-8")
         except UnicodeEncodeError:
@@ -601,7 +611,9 @@ class StreamingResponse(Response):
                 try:
                     await self.stream_response(send)
                 except OSError:
-                    raise ClientDisconnect()
+                    # As Starlette (ASGI 2.4: the server's send raises OSError once the client
+                    # left); marked so that lyre's quiet disconnect paths let it reach the server.
+                    raise mark_send_failed(ClientDisconnect())
                 finished = True
             else:
                 async with create_collapsing_task_group() as task_group:

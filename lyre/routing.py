@@ -26,6 +26,7 @@ from typing import Any, Literal, SupportsIndex, TypeVar
 
 from lyre._exception_handler import (
     ResponseTracker,
+    ends_quietly,
     handle_exception,
     tracked,
     tracker_for,
@@ -230,7 +231,7 @@ def request_response(func: Callable[[Request], Awaitable[Response] | Response]) 
             try:
                 await handle_exception(exc, request, scope, receive, tracker)
             except Exception as unhandled:
-                if unhandled is exc and isinstance(exc, ClientDisconnect):
+                if unhandled is exc and isinstance(exc, ClientDisconnect) and ends_quietly(exc):
                     return
                 scope[STARTED_SCOPE_KEY] = tracker.started
                 raise
@@ -429,7 +430,9 @@ class Route(_EndpointRoute):
         allow_header = {"Allow": self._allow if self._allow is not None else ", ".join(sorted(allowed))}
         if "app" in scope:
             raise HTTPException(status_code=405, headers=allow_header)
-        await PlainTextResponse("Method Not Allowed", status_code=405, headers=allow_header)(scope, receive, send)
+        await PlainTextResponse("Method Not Allowed", status_code=405, headers=allow_header)(
+            scope, receive, send
+        )
 
     def __eq__(self, other: Any) -> bool:
         if not isinstance(other, Route):
@@ -473,7 +476,9 @@ class WebSocketRoute(_EndpointRoute):
         await self.app(scope, receive, send)
 
     def __eq__(self, other: Any) -> bool:
-        return isinstance(other, WebSocketRoute) and self.path == other.path and self.endpoint == other.endpoint
+        return (
+            isinstance(other, WebSocketRoute) and self.path == other.path and self.endpoint == other.endpoint
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -481,9 +486,7 @@ class WebSocketRoute(_EndpointRoute):
         return f"{type(self).__name__}(path={self.path!r}, name={self.name!r})"
 
 
-def _child_url_path(
-    routes: Iterable[BaseRoute], child_name: str, params: dict[str, Any]
-) -> URLPath | None:
+def _child_url_path(routes: Iterable[BaseRoute], child_name: str, params: dict[str, Any]) -> URLPath | None:
     for route in routes:
         try:
             return route.url_path_for(child_name, **params)
@@ -1103,7 +1106,8 @@ class Router:
     ) -> Callable[[_T], _T]:
         """Deprecated decorator form of ``add_route``."""
         _deprecated(
-            "The `route` decorator is deprecated, use `add_route` or `routes=[Route(...)]` instead.", _stacklevel
+            "The `route` decorator is deprecated, use `add_route` or `routes=[Route(...)]` instead.",
+            _stacklevel,
         )
 
         def decorator(func: _T) -> _T:
@@ -1112,7 +1116,9 @@ class Router:
 
         return decorator
 
-    def websocket_route(self, path: str, name: str | None = None, *, _stacklevel: int = 3) -> Callable[[_T], _T]:
+    def websocket_route(
+        self, path: str, name: str | None = None, *, _stacklevel: int = 3
+    ) -> Callable[[_T], _T]:
         """Deprecated decorator form of ``add_websocket_route``."""
         _deprecated(
             "The `websocket_route` decorator is deprecated, "
@@ -1160,4 +1166,3 @@ class Router:
                 await handler()
             else:
                 handler()
-

@@ -30,7 +30,9 @@ __all__ = [
 
 _CONVERTOR_RE = re.compile(r":\w+}")
 # Stable output: methods in this order, unknown ones after them sorted (Route.methods is a set).
-_METHOD_ORDER = {m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY"))}
+_METHOD_ORDER = {
+    m: i for i, m in enumerate(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "QUERY"))
+}
 _CLASS_METHODS = ("get", "post", "put", "patch", "delete", "options", "query")
 
 

@@ -63,7 +63,6 @@ def run_child(path: Path, junit: Path) -> tuple[dict[str, str | None], str]:
     return results, output
 
 
-
 def check_case(name: str, child_results: tuple[dict[str, str | None], str]) -> None:
     """Fail with the child's text unless every run of case ``name`` passed."""
     results, output = child_results

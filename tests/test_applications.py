@@ -129,7 +129,9 @@ def test_unhandled_error_is_500_and_reraised() -> None:
 
 
 def test_debug_pages() -> None:
-    app = Lyre(debug=True, routes=[Route("/", boom)], exception_handlers={500: lambda r, e: PlainTextResponse("no")})
+    app = Lyre(
+        debug=True, routes=[Route("/", boom)], exception_handlers={500: lambda r, e: PlainTextResponse("no")}
+    )
     client = TestClient(app, raise_server_exceptions=False)
     r = client.get("/", headers={"accept": "text/html"})
     assert r.status_code == 500
@@ -308,7 +310,9 @@ def test_old_lifespan_forms_work_with_warnings() -> None:
     def sstop() -> None:
         events.append("sstop")
 
-    with pytest.warns(StarletteDeprecationWarning, match="on_startup and on_shutdown parameters are deprecated"):
+    with pytest.warns(
+        StarletteDeprecationWarning, match="on_startup and on_shutdown parameters are deprecated"
+    ):
         app = Lyre(routes=[Route("/", ok)], on_startup=[astart], on_shutdown=[sstop])
 
     with pytest.warns(StarletteDeprecationWarning, match="on_event decorator is deprecated"):
@@ -324,8 +328,9 @@ def test_old_lifespan_forms_work_with_warnings() -> None:
         assert client.get("/").text == "ok"
     assert events == ["astart", "sstart", "sstop", "lambda-stop"]
 
-    with pytest.warns(StarletteDeprecationWarning), pytest.raises(
-        AssertionError, match="Use either 'lifespan' or 'on_startup'/'on_shutdown', not both."
+    with (
+        pytest.warns(StarletteDeprecationWarning),
+        pytest.raises(AssertionError, match="Use either 'lifespan' or 'on_startup'/'on_shutdown', not both."),
     ):
 
         @contextlib.asynccontextmanager

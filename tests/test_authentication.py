@@ -108,7 +108,12 @@ def test_anonymous_user() -> None:
 
 def test_authenticated_user() -> None:
     response = make_client().get("/whoami", headers={"authorization": "bo"})
-    assert response.json() == {"authenticated": True, "name": "bo", "identity": "bo", "scopes": ["authenticated"]}
+    assert response.json() == {
+        "authenticated": True,
+        "name": "bo",
+        "identity": "bo",
+        "scopes": ["authenticated"],
+    }
 
 
 def test_requires() -> None:
@@ -148,9 +153,10 @@ def test_websocket_requires() -> None:
 
 
 def test_websocket_authentication_error_closes() -> None:
-    with pytest.raises(WebSocketDisconnect) as info, make_client().websocket_connect(
-        "/ws", headers={"authorization": "bad"}
-    ) as session:
+    with (
+        pytest.raises(WebSocketDisconnect) as info,
+        make_client().websocket_connect("/ws", headers={"authorization": "bad"}) as session,
+    ):
         session.receive_text()
     assert info.value.code == 1000
 
@@ -168,7 +174,9 @@ def test_requires_checks_the_argument_type() -> None:
     def endpoint(request: Request) -> None:
         pass  # pragma: no cover
 
-    with pytest.raises(AssertionError, match=r"^Parameter with name 'request' is required to be of type 'Request' not 'str'$"):
+    with pytest.raises(
+        AssertionError, match=r"^Parameter with name 'request' is required to be of type 'Request' not 'str'$"
+    ):
         endpoint("x")  # type: ignore[arg-type]
     assert endpoint.__name__ == "endpoint"
 
@@ -179,7 +187,12 @@ def test_users_and_credentials() -> None:
     credentials = AuthCredentials(scopes)
     assert credentials.scopes == ["a", "b"]
     user = SimpleUser("bo")
-    assert (user.username, user.is_authenticated, user.display_name, user.identity) == ("bo", True, "bo", "bo")
+    assert (user.username, user.is_authenticated, user.display_name, user.identity) == (
+        "bo",
+        True,
+        "bo",
+        "bo",
+    )
     anonymous = UnauthenticatedUser()
     assert (anonymous.is_authenticated, anonymous.display_name, anonymous.identity) == (False, "", "")
     conn = HTTPConnection({"type": "http", "auth": credentials, "headers": []})

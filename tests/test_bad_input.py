@@ -173,7 +173,7 @@ async def test_too_many_request_headers_is_431() -> None:
 
 @pytest.mark.anyio
 async def test_odd_cookie_headers() -> None:
-    cookie = b"a=1; \xa0__Host-x=2; =; ;;; b; c=\"q\"; " + b"d=" + b"x" * 5000
+    cookie = b'a=1; \xa0__Host-x=2; =; ;;; b; c="q"; ' + b"d=" + b"x" * 5000
     status, _, body = await call(make_app(), headers=[(b"cookie", cookie)])
     assert status == 200
     assert b"__Host-x" in body

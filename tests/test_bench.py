@@ -53,7 +53,9 @@ def test_raw_app_answers_scenario_correctly(name: str) -> None:
 def test_lyre_many_routes_app_hits_the_last_route(n: int) -> None:
     from bench.apps import lyre_apps
 
-    sc = harness.Scenario(f"routes{n}", f"{n} routes", f"/resource{n - 1}/7", expect(200, f"{n - 1}:7".encode()))
+    sc = harness.Scenario(
+        f"routes{n}", f"{n} routes", f"/resource{n - 1}/7", expect(200, f"{n - 1}:7".encode())
+    )
 
     async def go() -> harness.Cell:
         cell = await harness.prepare_cell("lyre", sc, lambda: lyre_apps.make_routes(n))
@@ -95,7 +97,9 @@ def test_a_hanging_app_is_reported() -> None:
 
 
 def test_checks() -> None:
-    ok = Result(200, [(b"content-type", b"text/plain; charset=utf-8"), (b"set-cookie", b"seen=1; Path=/")], b"hi")
+    ok = Result(
+        200, [(b"content-type", b"text/plain; charset=utf-8"), (b"set-cookie", b"seen=1; Path=/")], b"hi"
+    )
     assert expect(200, b"hi", ctype="text/plain", cookie="seen=1")(ok) is None
     assert "status" in (expect(404)(ok) or "")
     assert "set-cookie" in (expect(200, cookie="other=")(ok) or "")

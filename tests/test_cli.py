@@ -497,7 +497,9 @@ def test_routes_as_starlette_aliases_before_import(tmp_path: Path) -> None:
         "rc = main(['routes', '--as-starlette', 'aliasapp:app'])\n"
         "import aliasapp; assert type(aliasapp.app) is a.Lyre; sys.exit(rc)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "/hi" in result.stdout
 
@@ -624,7 +626,9 @@ def test_env_file_parsing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert os.environ["LYRE_T_SET"] == "from the environment"
 
 
-def test_env_file_errors(project_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_env_file_errors(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setitem(sys.modules, "uvicorn", _FakeUvicorn())
     assert cli.main(["run", "--env-file", "missing.env", "main:app"]) == 2
     assert "cannot read env file 'missing.env'" in capsys.readouterr().err
@@ -656,7 +660,9 @@ def test_startup_line() -> None:
     assert cli.startup_line(args, "uvicorn 1.2.3") == (
         f"lyre {__version__} serving main:app at http://[::1]:9000 (1 worker, reload on, uvicorn 1.2.3)"
     )
-    args = cli.build_parser().parse_args(["run", "--factory", "m:make", "--workers", "4", "--root-path", "/api"])
+    args = cli.build_parser().parse_args(
+        ["run", "--factory", "m:make", "--workers", "4", "--root-path", "/api"]
+    )
     assert cli.startup_line(args, "uvicorn 1.2.3") == (
         f"lyre {__version__} serving m:make (factory) at http://127.0.0.1:8000/api (4 workers, uvicorn 1.2.3)"
     )
@@ -717,7 +723,11 @@ def _lyre_target(folder: Path) -> str:
 def test_real_fastapi_app_without_the_alias_gets_a_hint(tmp_path: Path) -> None:
     (tmp_path / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "lyre", "routes", "main:app"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "lyre", "routes", "main:app"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert "is a FastAPI application and --as-starlette is off" in proc.stderr

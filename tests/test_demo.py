@@ -194,7 +194,10 @@ def test_cookie_pages() -> None:
     with TestClient(app, base_url="https://testserver", follow_redirects=False) as client:
         assert _text(client.get("/cookie").text, "cookie-value") == "None"
         response = client.post("/cookie/set", data={"value": "hello"})
-        assert (response.status_code, response.headers["location"]) == (303, "https://testserver/cookie?set=1")
+        assert (response.status_code, response.headers["location"]) == (
+            303,
+            "https://testserver/cookie?set=1",
+        )
         assert (
             response.headers["set-cookie"]
             == "mycookie=hello; HttpOnly; Max-Age=60; Path=/; SameSite=lax; Secure"
@@ -424,7 +427,8 @@ def test_cookie_page_explains_the_secure_cookie_over_plain_http(base_url: str) -
 
 
 @pytest.mark.parametrize(
-    "base_url", ["http://localhost:8000", "http://127.0.0.1:8000", "http://[::1]:8000", "https://demo.example"]
+    "base_url",
+    ["http://localhost:8000", "http://127.0.0.1:8000", "http://[::1]:8000", "https://demo.example"],
 )
 def test_cookie_page_has_no_hint_where_the_cookie_works(base_url: str) -> None:
     with TestClient(app, base_url=base_url) as client:
@@ -483,7 +487,10 @@ def test_favicon(client: TestClient) -> None:
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
     assert icon.text.startswith("<svg")
     redirect = client.get("/favicon.ico")
-    assert (redirect.status_code, redirect.headers["location"]) == (301, "http://testserver/static/favicon.svg")
+    assert (redirect.status_code, redirect.headers["location"]) == (
+        301,
+        "http://testserver/static/favicon.svg",
+    )
 
 
 def test_cheatsheet_source_is_in_the_repository() -> None:

@@ -24,9 +24,7 @@ from lyre.types import Message
 BOUNDARY = "----lyreboundary7MA4YWxk"
 
 
-def multipart_body(
-    parts: list[tuple[str, Any]], boundary: str = BOUNDARY, close: bool = True
-) -> bytes:
+def multipart_body(parts: list[tuple[str, Any]], boundary: str = BOUNDARY, close: bool = True) -> bytes:
     """parts: (name, str value) or (name, (filename, bytes, content_type or None))."""
     out = bytearray()
     for name, value in parts:
@@ -157,7 +155,12 @@ def test_formparser_callback_api() -> None:
 async def test_multipart_fields_and_files(size: int) -> None:
     png = bytes(range(256)) * 10
     body = multipart_body(
-        [("name", "Bo"), ("filename", ("abc.png", png, "image/png")), ("empty", ("", b"", None)), ("name", "Zo")]
+        [
+            ("name", "Bo"),
+            ("filename", ("abc.png", png, "image/png")),
+            ("empty", ("", b"", None)),
+            ("name", "Zo"),
+        ]
     )
     parser = MultiPartParser(mp_headers(), agen(chunked(body, size)))
     form = await parser.parse()
@@ -239,13 +242,17 @@ async def test_multipart_windows_path_filename_reported_as_sent() -> None:
         ),
         (
             f"multipart/form-data; boundary={BOUNDARY}",
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\n'.encode() + b"\xff\xfe\r\n"
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\n'.encode()
+            + b"\xff\xfe\r\n"
             + f"--{BOUNDARY}--\r\n".encode(),
             "Invalid utf-8 data in multipart.",
         ),
         (
             f"multipart/form-data; boundary={BOUNDARY}",
-            f"--{BOUNDARY}\r\n".encode() + b"X-H: v\r\n" * 5000 + b"\r\nx\r\n" + f"--{BOUNDARY}--\r\n".encode(),
+            f"--{BOUNDARY}\r\n".encode()
+            + b"X-H: v\r\n" * 5000
+            + b"\r\nx\r\n"
+            + f"--{BOUNDARY}--\r\n".encode(),
             "Invalid multipart data.",
         ),
         (
@@ -316,7 +323,9 @@ def test_multipart_class_attributes() -> None:
 @pytest.mark.anyio
 async def test_multipart_disconnect_mid_upload_closes_files() -> None:
     body = multipart_body([("f", ("f.bin", b"z" * 300_000, None)), ("g", ("g.bin", b"q" * 10, None))])
-    request = make_request(chunked(body[: len(body) - 25], 65536), f"multipart/form-data; boundary={BOUNDARY}", disconnect=True)
+    request = make_request(
+        chunked(body[: len(body) - 25], 65536), f"multipart/form-data; boundary={BOUNDARY}", disconnect=True
+    )
     created: list[UploadFile] = []
     original = UploadFile.__init__
 
@@ -347,12 +356,15 @@ async def test_hostile_headers_parse_in_linear_time() -> None:
 def test_parse_options() -> None:
     parse = formparsers._parse_options
     assert parse("Form-Data") == ("form-data", {})
-    assert parse('form-data; Name="a b"; filename="x\\"y.txt"') == ("form-data", {"name": "a b", "filename": 'x"y.txt'})
+    assert parse('form-data; Name="a b"; filename="x\\"y.txt"') == (
+        "form-data",
+        {"name": "a b", "filename": 'x"y.txt'},
+    )
     assert parse("multipart/form-data; boundary=abc ; charset=utf-8") == (
         "multipart/form-data",
         {"boundary": "abc", "charset": "utf-8"},
     )
-    assert parse('form-data; name="a;b"; filename*=utf-8\'\'x') == ("form-data", {"name": "a;b"})
+    assert parse("form-data; name=\"a;b\"; filename*=utf-8''x") == ("form-data", {"name": "a;b"})
     assert parse("form-data; name") == ("form-data", {"name": ""})
 
 
@@ -365,7 +377,10 @@ def test_parse_options_header_reexported() -> None:
 
 
 def test_form_message_deprecated() -> None:
-    with pytest.warns(StarletteDeprecationWarning, match="`FormMessage` is deprecated and will be removed in a future version."):
+    with pytest.warns(
+        StarletteDeprecationWarning,
+        match="`FormMessage` is deprecated and will be removed in a future version.",
+    ):
         assert FormMessage(1) is FormMessage.FIELD_START
     assert FormMessage.END.value == 5
     assert [m.name for m in FormMessage] == ["FIELD_START", "FIELD_NAME", "FIELD_DATA", "FIELD_END", "END"]
@@ -439,7 +454,9 @@ async def test_missing_python_multipart(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(formparsers, "_multipart", None)
     monkeypatch.setitem(sys.modules, "python_multipart", None)
     request = make_request([b"a=1"], "application/x-www-form-urlencoded")
-    with pytest.raises(AssertionError, match="The `python-multipart` library must be installed to use form parsing.") as info:
+    with pytest.raises(
+        AssertionError, match="The `python-multipart` library must be installed to use form parsing."
+    ) as info:
         await request.form()
     assert isinstance(info.value, ImportError)
     assert "lyre-asgi[full]" in str(info.value)
@@ -625,8 +642,10 @@ async def test_multipart_empty_body_is_an_empty_form() -> None:
     parser = MultiPartParser(Headers({"content-type": f"multipart/form-data; boundary={BOUNDARY}"}), agen([]))
     form = await parser.parse()
     assert list(form.multi_items()) == []
-    cut = f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx".encode()
-    parser = MultiPartParser(Headers({"content-type": f"multipart/form-data; boundary={BOUNDARY}"}), agen([cut]))
+    cut = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\nx'.encode()
+    parser = MultiPartParser(
+        Headers({"content-type": f"multipart/form-data; boundary={BOUNDARY}"}), agen([cut])
+    )
     with pytest.raises(MultiPartException, match="Invalid multipart data."):
         await parser.parse()
 
@@ -669,7 +688,7 @@ def charset_body(value: bytes) -> bytes:
     return (
         f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="v"\r\n\r\n'.encode()
         + value
-        + f"\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"w\"\r\n\r\nw\r\n--{BOUNDARY}--\r\n".encode()
+        + f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="w"\r\n\r\nw\r\n--{BOUNDARY}--\r\n'.encode()
     )
 
 
@@ -684,7 +703,9 @@ def charset_body(value: bytes) -> bytes:
     ],
 )
 async def test_multipart_charset_resolution(charset: str, value: bytes, expected: str) -> None:
-    form = await MultiPartParser(mp_headers(extra=f"; charset={charset}"), agen([charset_body(value)])).parse()
+    form = await MultiPartParser(
+        mp_headers(extra=f"; charset={charset}"), agen([charset_body(value)])
+    ).parse()
     assert form.multi_items() == [("v", expected), ("w", "w")]
 
 
@@ -699,7 +720,9 @@ async def test_multipart_charset_is_looked_up_once_per_form() -> None:
 
     codecs.register(search)
     try:
-        form = await MultiPartParser(mp_headers(extra="; charset=lyre-unknown"), agen([charset_body(b"x")])).parse()
+        form = await MultiPartParser(
+            mp_headers(extra="; charset=lyre-unknown"), agen([charset_body(b"x")])
+        ).parse()
     finally:
         codecs.unregister(search)
     assert form["v"] == "x"
@@ -748,7 +771,9 @@ async def test_multipart_substituted_temp_file_gets_write_calls(monkeypatch: pyt
 
     monkeypatch.setattr(formparsers, "SpooledTemporaryFile", Recording)
     data = bytes(range(256)) * 40
-    form = await MultiPartParser(mp_headers(), agen(chunked(multipart_body([("f", ("f", data, None))]), 3000))).parse()
+    form = await MultiPartParser(
+        mp_headers(), agen(chunked(multipart_body([("f", ("f", data, None))]), 3000))
+    ).parse()
     upload = form["f"]
     assert isinstance(upload, UploadFile)
     assert await upload.read() == data

@@ -42,11 +42,24 @@ async def post(app: Any, path: str, body: bytes, content_type: str) -> tuple[int
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    headers = [(b"host", b"testserver"), (b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
+    headers = [
+        (b"host", b"testserver"),
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers,
-        "server": ("testserver", 80), "client": ("1.1.1.1", 1),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "server": ("testserver", 80),
+        "client": ("1.1.1.1", 1),
     }
     await app(scope, receive, send)
     start = sent[0]
@@ -64,7 +77,9 @@ async def upload_endpoint(request: Request) -> Response:
     f = (await request.form())["filename"]
     assert isinstance(f, UploadFile)
     data = await f.read()
-    return JSONResponse({"filename": f.filename, "content_type": f.content_type, "size": len(data), "head": list(data[:8])})
+    return JSONResponse(
+        {"filename": f.filename, "content_type": f.content_type, "size": len(data), "head": list(data[:8])}
+    )
 
 
 async def json_endpoint(request: Request) -> Response:
@@ -106,7 +121,12 @@ async def test_cheatsheet_item_4_upload() -> None:
     async with client(make_app()) as c:
         r = await c.post("/upload", files={"filename": ("abc.png", png, "image/png")})
     assert r.status_code == 200
-    assert r.json() == {"filename": "abc.png", "content_type": "image/png", "size": 200_000, "head": list(png[:8])}
+    assert r.json() == {
+        "filename": "abc.png",
+        "content_type": "image/png",
+        "size": 200_000,
+        "head": list(png[:8]),
+    }
 
 
 @pytest.mark.anyio
@@ -130,8 +150,14 @@ async def test_upload_bytes_unchanged() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"files": [("a", ("1.txt", b"1")), ("b", ("2.txt", b"2"))]}, "Too many files. Maximum number of files is 1."),
-        ({"data": {"a": "1", "b": "2", "c": "3"}, "files": {"f": ("f", b"")}}, "Too many fields. Maximum number of fields is 2."),
+        (
+            {"files": [("a", ("1.txt", b"1")), ("b", ("2.txt", b"2"))]},
+            "Too many files. Maximum number of files is 1.",
+        ),
+        (
+            {"data": {"a": "1", "b": "2", "c": "3"}, "files": {"f": ("f", b"")}},
+            "Too many fields. Maximum number of fields is 2.",
+        ),
         ({"data": {"a": "x" * 11}, "files": {"f": ("f", b"")}}, "Part exceeded maximum size of 0KB."),
         ({"data": {"a": "x" * 11}}, "Field exceeded maximum size of 0KB."),
         ({"data": {"a": "1", "b": "2", "c": "3"}}, "Too many fields. Maximum number of fields is 2."),
@@ -155,7 +181,15 @@ async def test_limits_are_400_naming_the_limit(kwargs: dict[str, Any], message: 
             f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="a"\r\n\r\nabc'.encode(),
             "Invalid multipart data.",
         ),
-        (f"multipart/form-data; boundary={BOUNDARY}; charset=utf-8", b"--" + BOUNDARY.encode() + b'\r\nContent-Disposition: form-data; name="a"\r\n\r\n\xe9\r\n--' + BOUNDARY.encode() + b"--\r\n", "Invalid utf-8 data in multipart."),
+        (
+            f"multipart/form-data; boundary={BOUNDARY}; charset=utf-8",
+            b"--"
+            + BOUNDARY.encode()
+            + b'\r\nContent-Disposition: form-data; name="a"\r\n\r\n\xe9\r\n--'
+            + BOUNDARY.encode()
+            + b"--\r\n",
+            "Invalid utf-8 data in multipart.",
+        ),
         ("multipart/form-data; boundary=" + "q" * 300, b"", "Invalid multipart data."),
     ],
 )
@@ -168,7 +202,9 @@ async def test_malformed_multipart_is_400(content_type: str, body: bytes, messag
 @pytest.mark.anyio
 async def test_body_over_max_body_size_is_413() -> None:
     app = make_app(max_body_size=1000)
-    status, _, text = await post(app, "/upload", *encoded(files={"filename": ("a.bin", b"x" * 5000, "application/octet-stream")}))
+    status, _, text = await post(
+        app, "/upload", *encoded(files={"filename": ("a.bin", b"x" * 5000, "application/octet-stream")})
+    )
     assert (status, text) == (413, "Content Too Large")
     status, _, text = await post(app, "/form", *encoded(data={"name": "y" * 2000}))
     assert (status, text) == (413, "Content Too Large")
@@ -210,7 +246,9 @@ async def test_middleware_reading_body_does_not_starve_endpoint() -> None:
 
     async def endpoint(request: Request) -> Response:
         form = await request.form()
-        return JSONResponse({"seen": request.state.seen, "name": form["name"], "body": (await request.body()).decode()})
+        return JSONResponse(
+            {"seen": request.state.seen, "name": form["name"], "body": (await request.body()).decode()}
+        )
 
     app = Lyre(routes=[Route("/", endpoint, methods=["POST"])], middleware=[Middleware(ReadBodyMiddleware)])
     async with client(app) as c:
@@ -234,9 +272,18 @@ async def test_query_string_with_invalid_utf8_is_not_500() -> None:
         sent.append(message)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": "/", "raw_path": b"/", "root_path": "", "query_string": scope_query,
-        "headers": [(b"host", b"testserver")], "server": ("testserver", 80), "client": ("1.1.1.1", 1),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "root_path": "",
+        "query_string": scope_query,
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("1.1.1.1", 1),
     }
     await app(scope, receive, send)
     assert sent[0]["status"] == 200
@@ -261,7 +308,9 @@ async def test_unclosed_upload_files_are_closed_after_the_request() -> None:
     app = Lyre(routes=[Route("/", endpoint, methods=["POST"])])
     UploadFile.__init__ = spy  # type: ignore[method-assign]
     try:
-        status, _, text = await post(app, "/", *encoded(files={"a": ("a.txt", b"x" * 2_000_000), "b": ("b.txt", b"y")}))
+        status, _, text = await post(
+            app, "/", *encoded(files={"a": ("a.txt", b"x" * 2_000_000), "b": ("b.txt", b"y")})
+        )
     finally:
         UploadFile.__init__ = original  # type: ignore[method-assign]
     assert (status, text) == (200, "2")

@@ -127,10 +127,21 @@ def test_client_disconnect_mid_upload_reaches_handler_and_closes_files() -> None
         created.append(self)
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-        "path": "/", "raw_path": b"/", "root_path": "", "query_string": b"",
-        "headers": [(b"host", b"testserver"), (b"content-type", f"multipart/form-data; boundary={boundary}".encode())],
-        "server": ("testserver", 80), "client": ("1.1.1.1", 1),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", f"multipart/form-data; boundary={boundary}".encode()),
+        ],
+        "server": ("testserver", 80),
+        "client": ("1.1.1.1", 1),
     }
     import anyio
 

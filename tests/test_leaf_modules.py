@@ -128,7 +128,9 @@ def test_parse_host_header(value: str | None, authority: str | None) -> None:
         ("a.com", "a.com", True),
     ],
 )
-def test_parse_host_header_keeps_the_host_of_an_out_of_range_port(value: str, host: str, valid_port: bool) -> None:
+def test_parse_host_header_keeps_the_host_of_an_out_of_range_port(
+    value: str, host: str, valid_port: bool
+) -> None:
     parsed = parse_host_header(value)
     assert parsed is not None
     assert (parsed.host, parsed.is_valid_port) == (host, valid_port)

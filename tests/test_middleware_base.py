@@ -474,7 +474,9 @@ async def test_body_streamed_in_dispatch_leaves_an_empty_body() -> None:
         return PlainTextResponse(repr(await request.body()))
 
     driver = Driver(body=[b"a", b"bc"])
-    await driver.run(Lyre(routes=[Route("/", endpoint, methods=["POST"])], middleware=[Middleware(Stream)]), method="POST")
+    await driver.run(
+        Lyre(routes=[Route("/", endpoint, methods=["POST"])], middleware=[Middleware(Stream)]), method="POST"
+    )
     assert driver.body == b"b''"
 
 
@@ -484,7 +486,10 @@ async def test_body_not_read_in_dispatch_is_streamed_lazily_to_the_app() -> None
         return PlainTextResponse(b"|".join([c async for c in request.stream() if c]))
 
     driver = Driver(body=[b"a", b"b", b"c"])
-    await driver.run(Lyre(routes=[Route("/", endpoint, methods=["POST"])], middleware=[Middleware(AddHeader)]), method="POST")
+    await driver.run(
+        Lyre(routes=[Route("/", endpoint, methods=["POST"])], middleware=[Middleware(AddHeader)]),
+        method="POST",
+    )
     assert driver.body == b"a|b|c"
 
 
@@ -803,7 +808,9 @@ async def test_server_cancelling_mid_response_closes_the_app() -> None:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_streaming_below_asgi_2_4_is_incremental_through_the_test_client(backend: Literal["asyncio", "trio"]) -> None:
+def test_streaming_below_asgi_2_4_is_incremental_through_the_test_client(
+    backend: Literal["asyncio", "trio"],
+) -> None:
     order: list[str] = []
 
     class Log(BaseHTTPMiddleware):
@@ -936,7 +943,9 @@ def test_endless_stream_sent_from_a_child_task_starts_at_once_on_asyncio() -> No
     # waits for them. (On trio such a response is buffered; see lyre.middleware.base.)
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         async def stream() -> None:
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send(
+                {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+            )
             while True:
                 await send({"type": "http.response.body", "body": b"tick\n", "more_body": True})
                 await anyio.sleep(0.001)

@@ -14,9 +14,7 @@ from lyre.responses import PlainTextResponse, Response
 from lyre.routing import Route
 from lyre.testclient import TestClient
 
-PREFLIGHT_VARY = (
-    "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"
-)
+PREFLIGHT_VARY = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers, Access-Control-Request-Private-Network"
 
 
 async def home(request: Request) -> Response:
@@ -24,11 +22,15 @@ async def home(request: Request) -> Response:
 
 
 def client(**options: Any) -> TestClient:
-    app = Lyre(routes=[Route("/", home, methods=["GET", "POST"])], middleware=[Middleware(CORSMiddleware, **options)])
+    app = Lyre(
+        routes=[Route("/", home, methods=["GET", "POST"])], middleware=[Middleware(CORSMiddleware, **options)]
+    )
     return TestClient(app)
 
 
-def preflight(c: TestClient, origin: str, method: str = "GET", headers: str | None = None, **extra: str) -> Any:
+def preflight(
+    c: TestClient, origin: str, method: str = "GET", headers: str | None = None, **extra: str
+) -> Any:
     request_headers = {"origin": origin, "access-control-request-method": method, **extra}
     if headers is not None:
         request_headers["access-control-request-headers"] = headers
@@ -58,7 +60,9 @@ def test_specific_origin_simple_requests() -> None:
 
 
 def test_preflight_success_headers_in_order() -> None:
-    c = client(allow_origins=["https://a.com"], allow_methods=["GET", "DELETE"], allow_headers=["X-Foo"], max_age=30)
+    c = client(
+        allow_origins=["https://a.com"], allow_methods=["GET", "DELETE"], allow_headers=["X-Foo"], max_age=30
+    )
     response = preflight(c, "https://a.com", "DELETE", "x-foo, Content-Type")
     assert (response.status_code, response.text) == (200, "OK")
     assert [(k, v) for k, v in response.headers.items() if k not in ("content-length", "content-type")] == [
@@ -96,8 +100,14 @@ def test_wildcards() -> None:
 
 def test_regex_must_match_fully() -> None:
     c = client(allow_origin_regex=r"https://.*\.ex\.com")
-    assert c.get("/", headers={"origin": "https://a.ex.com"}).headers["access-control-allow-origin"] == "https://a.ex.com"
-    assert "access-control-allow-origin" not in c.get("/", headers={"origin": "https://a.ex.com.evil.org"}).headers
+    assert (
+        c.get("/", headers={"origin": "https://a.ex.com"}).headers["access-control-allow-origin"]
+        == "https://a.ex.com"
+    )
+    assert (
+        "access-control-allow-origin"
+        not in c.get("/", headers={"origin": "https://a.ex.com.evil.org"}).headers
+    )
 
 
 def test_private_network() -> None:
@@ -108,7 +118,9 @@ def test_private_network() -> None:
     )
     assert allowed.headers["access-control-allow-private-network"] == "true"
     denied = preflight(
-        client(allow_origins=["https://a.com"]), "https://a.com", **{"access-control-request-private-network": "true"}
+        client(allow_origins=["https://a.com"]),
+        "https://a.com",
+        **{"access-control-request-private-network": "true"},
     )
     assert (denied.status_code, denied.text) == (400, "Disallowed CORS private-network")
 
@@ -143,7 +155,11 @@ def test_wildcard_with_credentials_never_reflects_an_arbitrary_origin(path: str)
 
 
 def test_wildcard_with_credentials_still_trusts_explicit_origins() -> None:
-    c = client(allow_origins=["*", "https://app.example"], allow_credentials=True, allow_origin_regex=r"https://.*\.corp")
+    c = client(
+        allow_origins=["*", "https://app.example"],
+        allow_credentials=True,
+        allow_origin_regex=r"https://.*\.corp",
+    )
     for origin in ("https://app.example", "https://x.corp"):
         response = c.get("/", headers={"origin": origin})
         assert response.headers["access-control-allow-origin"] == origin
@@ -157,7 +173,10 @@ def test_wildcard_with_credentials_opt_out_restores_reflection() -> None:
     class Reflecting(CORSMiddleware):
         reflect_any_origin_with_credentials = True
 
-    app = Lyre(routes=[Route("/", home)], middleware=[Middleware(Reflecting, allow_origins=["*"], allow_credentials=True)])
+    app = Lyre(
+        routes=[Route("/", home)],
+        middleware=[Middleware(Reflecting, allow_origins=["*"], allow_credentials=True)],
+    )
     response = TestClient(app).get("/", headers={"origin": "https://evil.example"})
     assert response.headers["access-control-allow-origin"] == "https://evil.example"
     assert response.headers["access-control-allow-credentials"] == "true"

@@ -145,7 +145,9 @@ def test_streaming_body_is_compressed_incrementally() -> None:
 @pytest.mark.anyio
 async def test_each_streamed_chunk_is_decodable_on_arrival() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
         for i in range(3):
             await send({"type": "http.response.body", "body": b"chunk%d " % i * 50, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -174,7 +176,14 @@ async def test_large_chunks_are_compressed_in_a_thread_and_trailers_pass() -> No
     payload = b"z" * 300_000
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"300000")], "trailers": True})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"300000")],
+                "trailers": True,
+            }
+        )
         await send({"type": "http.response.body", "body": payload})
         await send({"type": "http.response.trailers", "headers": [(b"x-sum", b"1")]})
 
@@ -198,7 +207,9 @@ async def test_large_chunks_are_compressed_in_a_thread_and_trailers_pass() -> No
 @pytest.mark.anyio
 async def test_pathsend_is_never_compressed() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
         await send({"type": "http.response.pathsend", "path": "/tmp/file.txt"})
 
     sent: list[Message] = []

@@ -62,7 +62,9 @@ async def call(app: Any, scope: Scope) -> tuple[int, dict[bytes, bytes], bytes]:
 
 def test_wildcard_pattern_validation() -> None:
     for bad in ("*example.com", "ex*.com", "www.*.com", "**.example.com"):
-        with pytest.raises(AssertionError, match=r"^Domain wildcard patterns must be like '\*\.example\.com'\.$"):
+        with pytest.raises(
+            AssertionError, match=r"^Domain wildcard patterns must be like '\*\.example\.com'\.$"
+        ):
             TrustedHostMiddleware(ok_app, allowed_hosts=[bad])
     assert ENFORCE_DOMAIN_WILDCARD == "Domain wildcard patterns must be like '*.example.com'."
     TrustedHostMiddleware(ok_app, allowed_hosts=["*", "*.example.com", "example.com"])
@@ -128,7 +130,9 @@ async def test_default_allows_everything_and_lifespan_passes() -> None:
 
 
 def test_websocket_with_bad_host_is_denied() -> None:
-    client = TestClient(TrustedHostMiddleware(ok_app, allowed_hosts=["example.com"]), base_url="http://evil.com")
+    client = TestClient(
+        TrustedHostMiddleware(ok_app, allowed_hosts=["example.com"]), base_url="http://evil.com"
+    )
     with pytest.raises(WebSocketDenialResponse) as info, client.websocket_connect("/ws"):
         pass  # pragma: no cover
     assert (info.value.status_code, info.value.text) == (400, "Invalid host header")

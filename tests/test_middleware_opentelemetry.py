@@ -25,7 +25,9 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 class RecordedSpan(trace.Span):
-    def __init__(self, name: str, context: Context | None, kind: trace.SpanKind, attributes: dict[str, Any]) -> None:
+    def __init__(
+        self, name: str, context: Context | None, kind: trace.SpanKind, attributes: dict[str, Any]
+    ) -> None:
         self.name = name
         self.parent = trace.get_current_span(context).get_span_context() if context is not None else None
         self.kind = kind
@@ -57,8 +59,13 @@ class RecordedSpan(trace.Span):
     def set_status(self, status: Any, description: str | None = None) -> None:
         self.status = status
 
-    def record_exception(self, exception: BaseException, attributes: Any = None, timestamp: int | None = None,
-                         escaped: bool = False) -> None:
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: Any = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
         pass  # pragma: no cover
 
 
@@ -66,18 +73,30 @@ class RecordingTracer(trace.Tracer):
     def __init__(self, spans: list[RecordedSpan]) -> None:
         self.spans = spans
 
-    def start_span(self, name: str, context: Context | None = None, kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-                   attributes: Any = None, links: Any = None, start_time: int | None = None,
-                   record_exception: bool = True, set_status_on_exception: bool = True) -> trace.Span:
+    def start_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: Any = None,
+        links: Any = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
         span = RecordedSpan(name, context, kind, attributes or {})
         self.spans.append(span)
         return span
 
     @contextmanager
     def start_as_current_span(  # type: ignore[override]
-        self, name: str, context: Context | None = None,
-                              kind: trace.SpanKind = trace.SpanKind.INTERNAL, attributes: Any = None,
-                              **kwargs: Any) -> Iterator[trace.Span]:
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        attributes: Any = None,
+        **kwargs: Any,
+    ) -> Iterator[trace.Span]:
         span = self.start_span(name, context, kind, attributes)
         try:
             yield span
@@ -93,8 +112,13 @@ class RecordingProvider(trace.TracerProvider):
         self.spans: list[RecordedSpan] = []
         self.names: list[tuple[str, str | None]] = []
 
-    def get_tracer(self, instrumenting_module_name: str, instrumenting_library_version: str | None = None,
-                   schema_url: str | None = None, attributes: Any = None) -> trace.Tracer:
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Any = None,
+    ) -> trace.Tracer:
         self.names.append((instrumenting_module_name, instrumenting_library_version))
         return RecordingTracer(self.spans)
 
@@ -201,7 +225,14 @@ async def test_lowercase_method_is_normalised() -> None:
         sent.append(message)
 
     def scope() -> dict[str, Any]:
-        return {"type": "http", "method": "get", "path": "/", "query_string": b"", "headers": [], "scheme": "http"}
+        return {
+            "type": "http",
+            "method": "get",
+            "path": "/",
+            "query_string": b"",
+            "headers": [],
+            "scheme": "http",
+        }
 
     await middleware(scope(), receive, send)
     assert provider.spans[0].attributes["http.request.method"] == "GET"
@@ -219,7 +250,9 @@ def test_noop_provider_traces_nothing() -> None:
 def test_missing_package_gives_a_clear_import_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "lyre.middleware.opentelemetry")
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
-    with pytest.raises(ImportError, match=r"^The `opentelemetry-api` package is required to use `OpenTelemetryMiddleware`\.$"):
+    with pytest.raises(
+        ImportError, match=r"^The `opentelemetry-api` package is required to use `OpenTelemetryMiddleware`\.$"
+    ):
         importlib.import_module("lyre.middleware.opentelemetry")
 
 

@@ -183,8 +183,15 @@ def test_build_environ_script_name_only_at_segment_boundary_and_defaults() -> No
     ],
 )
 def test_build_environ_path_info_after_root_path(root_path: str, path: str, expected: str) -> None:
-    scope = {"type": "http", "http_version": "1.1", "method": "GET", "path": path, "root_path": root_path,
-             "query_string": b"", "headers": []}
+    scope = {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "path": path,
+        "root_path": root_path,
+        "query_string": b"",
+        "headers": [],
+    }
     environ = load_wsgi().build_environ(scope, b"")
     assert environ["PATH_INFO"] == expected
     assert environ["SCRIPT_NAME"] == root_path

@@ -103,7 +103,11 @@ async def test_route_subclass_with_wider_matches_is_asked(fusion: str) -> None:
             return super().matches(lowered)
 
     app = Lyre(routes=[Route("/other", hello), CaseInsensitiveRoute("/hello", hello)])
-    assert await call(app, "/HELLO") == (200, {b"content-length": b"5", b"content-type": b"text/plain; charset=utf-8"}, b"hello")
+    assert await call(app, "/HELLO") == (
+        200,
+        {b"content-length": b"5", b"content-type": b"text/plain; charset=utf-8"},
+        b"hello",
+    )
     status, _, _ = await call(app, "/nope")
     assert status == 404
 
@@ -173,7 +177,9 @@ async def test_declared_and_counted_overflows_reach_the_same_413_handler(fusion:
         exception_handlers={413: too_large},
     )
     counted = await call(app, method="POST", chunks=[b"x" * 11])
-    declared = await call(app, "/ignore", method="POST", headers=[(b"content-length", b"11")], chunks=[b"x" * 11])
+    declared = await call(
+        app, "/ignore", method="POST", headers=[(b"content-length", b"11")], chunks=[b"x" * 11]
+    )
     declared_read = await call(app, method="POST", headers=[(b"content-length", b"11")], chunks=[b"x" * 11])
     assert counted[0] == declared[0] == declared_read[0] == 413
     assert counted[2] == declared[2] == declared_read[2] == b"custom 413"
@@ -182,7 +188,9 @@ async def test_declared_and_counted_overflows_reach_the_same_413_handler(fusion:
 async def test_default_limit_yields_to_an_outer_configured_limit(fusion: str) -> None:
     from lyre.middleware.body_limit import RequestBodyLimitMiddleware
 
-    outer = RequestBodyLimitMiddleware(Lyre(routes=[Route("/", echo_length, methods=["POST"])]), max_body_size=4)
+    outer = RequestBodyLimitMiddleware(
+        Lyre(routes=[Route("/", echo_length, methods=["POST"])]), max_body_size=4
+    )
     assert (await call(outer, method="POST", chunks=[b"12345"]))[0] == 413
     assert (await call(outer, method="POST", chunks=[b"1234"]))[2] == b"4"
 

@@ -49,7 +49,12 @@ NOT_PROVIDED: dict[str, dict[str, str]] = {
         "token_hex",
     ),
     "starlette.routing": _pending(
-        "routing.py", "AbstractAsyncContextManager", "AbstractContextManager", "Enum", "asynccontextmanager", "types"
+        "routing.py",
+        "AbstractAsyncContextManager",
+        "AbstractContextManager",
+        "Enum",
+        "asynccontextmanager",
+        "types",
     ),
     "starlette.schemas": _pending("schemas.py", "yaml"),
     "starlette.templating": _pending("templating.py", "PathLike", "TYPE_CHECKING"),

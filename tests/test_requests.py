@@ -66,18 +66,42 @@ def receiver(*chunks: bytes, disconnect: bool = False) -> Any:
 
 def test_public_names_importable() -> None:
     for name in [
-        "HTTPConnection", "Request", "ClientDisconnect", "cookie_parser", "empty_receive", "empty_send",
-        "SERVER_PUSH_HEADERS_TO_COPY", "StateT", "Address", "AwaitableOrContextManager",
-        "AwaitableOrContextManagerWrapper", "FormData", "FormParser", "HTTPException", "Headers",
-        "Message", "MultiPartException", "MultiPartParser", "QueryParams", "Receive", "Scope", "Send",
-        "State", "URL", "parse_options_header",
+        "HTTPConnection",
+        "Request",
+        "ClientDisconnect",
+        "cookie_parser",
+        "empty_receive",
+        "empty_send",
+        "SERVER_PUSH_HEADERS_TO_COPY",
+        "StateT",
+        "Address",
+        "AwaitableOrContextManager",
+        "AwaitableOrContextManagerWrapper",
+        "FormData",
+        "FormParser",
+        "HTTPException",
+        "Headers",
+        "Message",
+        "MultiPartException",
+        "MultiPartParser",
+        "QueryParams",
+        "Receive",
+        "Scope",
+        "Send",
+        "State",
+        "URL",
+        "parse_options_header",
     ]:
         assert getattr(requests_module, name) is not None, name
     from python_multipart.multipart import parse_options_header
 
     assert requests_module.parse_options_header is parse_options_header
     assert SERVER_PUSH_HEADERS_TO_COPY == {
-        "accept", "accept-encoding", "accept-language", "cache-control", "user-agent",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "user-agent",
     }
 
 
@@ -193,9 +217,13 @@ def test_session_auth_user_assertions() -> None:
     request = Request(make_scope())
     with pytest.raises(AssertionError, match="SessionMiddleware must be installed to access request.session"):
         request.session  # noqa: B018
-    with pytest.raises(AssertionError, match="AuthenticationMiddleware must be installed to access request.auth"):
+    with pytest.raises(
+        AssertionError, match="AuthenticationMiddleware must be installed to access request.auth"
+    ):
         request.auth  # noqa: B018
-    with pytest.raises(AssertionError, match="AuthenticationMiddleware must be installed to access request.user"):
+    with pytest.raises(
+        AssertionError, match="AuthenticationMiddleware must be installed to access request.user"
+    ):
         request.user  # noqa: B018
 
     class Session(dict):  # type: ignore[type-arg]
@@ -214,7 +242,9 @@ def test_session_auth_user_assertions() -> None:
 
 def test_url_for() -> None:
     request = Request(make_scope())
-    with pytest.raises(RuntimeError, match="The `url_for` method can only be used inside a Starlette application"):
+    with pytest.raises(
+        RuntimeError, match="The `url_for` method can only be used inside a Starlette application"
+    ):
         request.url_for("home")
 
     class Provider:
@@ -236,7 +266,10 @@ def test_url_for() -> None:
         ("abc=def; unnamed; django_language=en", {"abc": "def", "": "unnamed", "django_language": "en"}),
         ("a b c=d e = f; gh=i", {"a b c": "d e = f", "gh": "i"}),
         ("  =  b  ;  ;  =  ;   c  =  ;  ", {"": "b", "c": ""}),
-        ('keebler="E=mc2; L=\\"Loves\\"; fudge=\\012;"', {"keebler": '"E=mc2', "L": '\\"Loves\\"', "fudge": "\\012", "": '"'}),
+        (
+            'keebler="E=mc2; L=\\"Loves\\"; fudge=\\012;"',
+            {"keebler": '"E=mc2', "L": '\\"Loves\\"', "fudge": "\\012", "": '"'},
+        ),
         ('q="a\\"b"', {"q": 'a"b'}),
         ('o="\\101\\102c"', {"o": "ABc"}),
         ("a=1; a=2", {"a": "2"}),
@@ -256,7 +289,7 @@ def test_cookie_parser_keeps_non_ascii_whitespace() -> None:
 
 
 def test_cookie_parser_linear_on_escape_heavy_values() -> None:
-    value = '"' + "\\101" * 20000 + "\\\"" + '"'
+    value = '"' + "\\101" * 20000 + '\\"' + '"'
     assert cookie_parser(f"a={value}")["a"] == "A" * 20000 + '"'
 
 
@@ -453,7 +486,10 @@ async def test_send_push_promise_and_early_hints() -> None:
     assert push["type"] == "http.response.push"
     assert push["path"] == "/style.css"
     assert sorted(push["headers"]) == [(b"accept", b"*/*"), (b"accept", b"text/html"), (b"user-agent", b"UA")]
-    assert hints == {"type": "http.response.early_hint", "links": [b"</a.css>; rel=preload", b"</b.js>; rel=preload"]}
+    assert hints == {
+        "type": "http.response.early_hint",
+        "links": [b"</a.css>; rel=preload", b"</b.js>; rel=preload"],
+    }
 
 
 @pytest.mark.anyio
@@ -482,7 +518,9 @@ async def test_form_cached_and_body_after_form_raises() -> None:
 
 @pytest.mark.anyio
 async def test_form_after_body() -> None:
-    scope = make_scope(method="POST", headers=[(b"content-type", b"application/x-www-form-urlencoded; charset=utf-8")])
+    scope = make_scope(
+        method="POST", headers=[(b"content-type", b"application/x-www-form-urlencoded; charset=utf-8")]
+    )
     request = Request(scope, receiver(b"a=1&", b"b=2"))
     assert await request.body() == b"a=1&b=2"
     form = await request.form()

@@ -82,7 +82,12 @@ def test_literal_braces_are_text() -> None:
 
 def test_convertor_to_string() -> None:
     f = CONVERTOR_TYPES["float"]
-    assert [f.to_string(v) for v in (1.5, 2.0, 0.1, 1e-7)] == ["1.5", "2", "0.10000000000000000555", "0.0000001"]
+    assert [f.to_string(v) for v in (1.5, 2.0, 0.1, 1e-7)] == [
+        "1.5",
+        "2",
+        "0.10000000000000000555",
+        "0.0000001",
+    ]
     with pytest.raises(AssertionError, match="Negative floats are not supported"):
         f.to_string(-1.0)
     with pytest.raises(AssertionError, match="NaN values are not supported"):
@@ -305,7 +310,14 @@ def test_url_path_for_routes_mounts_and_hosts() -> None:
         [
             Route("/", ep, name="home"),
             Route("/item/{id:int}", ep, name="item"),
-            Mount("/sub", name="sub", routes=[Route("/item/{id}", ep, name="item"), Mount("/deep", name="d", routes=[Route("/z", ep, name="z")])]),
+            Mount(
+                "/sub",
+                name="sub",
+                routes=[
+                    Route("/item/{id}", ep, name="item"),
+                    Mount("/deep", name="d", routes=[Route("/z", ep, name="z")]),
+                ],
+            ),
             Mount("/static", app=ep, name="static"),
             Host("{sub}.ex.com", name="h", app=inner),
             WebSocketRoute("/ws", ep, name="ws"),

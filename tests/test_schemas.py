@@ -70,7 +70,10 @@ schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "Example API", 
 ROUTES = [
     Route("/users/{id:int}", list_users, methods=["GET", "POST"]),
     Route("/u", UserEndpoint),
-    Mount("/m/{tenant:str}", routes=[Route("/x", list_users), Route("/hidden", list_users, include_in_schema=False)]),
+    Mount(
+        "/m/{tenant:str}",
+        routes=[Route("/x", list_users), Route("/hidden", list_users, include_in_schema=False)],
+    ),
     Host("api.example.com", app=Lyre(routes=[Route("/on-host", list_users)])),
     Route("/undocumented", undocumented),
     Route("/prose", plain_doc),
@@ -112,7 +115,13 @@ def test_schema() -> None:
 
 
 def test_query_method_needs_openapi_3_2() -> None:
-    for version, expected in (("3.1.0", False), ("3.2.0", True), ("3.10", True), ("4.0", True), (None, False)):
+    for version, expected in (
+        ("3.1.0", False),
+        ("3.2.0", True),
+        ("3.10", True),
+        ("4.0", True),
+        (None, False),
+    ):
         base = {"info": {}} if version is None else {"openapi": version}
         schema = SchemaGenerator(base).get_schema([Route("/u", UserEndpoint)])
         assert ("query" in schema["paths"]["/u"]) is expected, version

@@ -239,7 +239,9 @@ def test_reused_response_object_does_not_accumulate_cookies() -> None:
     [
         pytest.param(cookie_for({"user": "bo"})[:-2] + "xx", id="tampered-signature"),
         pytest.param(cookie_for({"user": "bo"}, secret="other"), id="foreign-key"),
-        pytest.param(sign(base64.b64encode(b'{"user": "bo"}'), timestamp=int(time.time()) - 3600), id="expired"),
+        pytest.param(
+            sign(base64.b64encode(b'{"user": "bo"}'), timestamp=int(time.time()) - 3600), id="expired"
+        ),
         pytest.param(sign(base64.b64encode(b"[1, 2]")), id="json-array"),
         pytest.param(sign(base64.b64encode(b'"text"')), id="json-string"),
         pytest.param(sign(base64.b64encode(b"{not json")), id="not-json"),
@@ -275,7 +277,9 @@ def test_other_cookies_are_ignored() -> None:
 def test_cookie_over_4kb_is_an_error_with_the_size() -> None:
     client = TestClient(make_app())
     assert client.get("/big", params={"n": "2000"}).status_code == 200
-    with pytest.raises(ValueError, match=r"The session cookie 'session' would be \d+ bytes, over the 4096-byte"):
+    with pytest.raises(
+        ValueError, match=r"The session cookie 'session' would be \d+ bytes, over the 4096-byte"
+    ):
         client.get("/big", params={"n": "4000"})
     response = TestClient(make_app(), raise_server_exceptions=False).get("/big", params={"n": "4000"})
     assert response.status_code == 500
@@ -322,9 +326,14 @@ def test_websocket_gets_the_session_but_no_cookie_write() -> None:
         websocket.session["changed"] = True
         await websocket.close()
 
-    app = Lyre(routes=[WebSocketRoute("/ws", ws)], middleware=[Middleware(SessionMiddleware, secret_key="k", max_age=None)])
+    app = Lyre(
+        routes=[WebSocketRoute("/ws", ws)],
+        middleware=[Middleware(SessionMiddleware, secret_key="k", max_age=None)],
+    )
     client = TestClient(app)
-    with client.websocket_connect("/ws", headers={"cookie": f"session={STARLETTE_COOKIE_USER_BO}"}) as session:
+    with client.websocket_connect(
+        "/ws", headers={"cookie": f"session={STARLETTE_COOKIE_USER_BO}"}
+    ) as session:
         assert session.receive_json() == {"user": "bo"}
 
 

@@ -49,8 +49,14 @@ def exchange() -> None:
 
     options: list[dict[str, Any]] = [
         {},
-        {"session_cookie": "sid", "max_age": None, "path": "/", "same_site": "strict", "https_only": True,
-         "domain": "testserver"},
+        {
+            "session_cookie": "sid",
+            "max_age": None,
+            "path": "/",
+            "same_site": "strict",
+            "https_only": True,
+            "domain": "testserver",
+        },
     ]
     for kw in options:
         s_set, s_get, s_clear = endpoints(SJSONResponse)

@@ -161,14 +161,18 @@ def draw_paths(app: Any, rng: random.Random) -> list[str]:
     paths = ["/", "/missing", "/s0/", "/S0", "/LOWER1", "/n2/x"]
     for route in app.router.routes:
         template = getattr(route, "path", "/")
-        filled = template.replace("{name}", rng.choice(["a", "b-c"])).replace("{num:int}", str(rng.randint(0, 99)))
+        filled = template.replace("{name}", rng.choice(["a", "b-c"])).replace(
+            "{num:int}", str(rng.randint(0, 99))
+        )
         paths.append(filled)
         for child in getattr(route, "routes", []) or []:
             paths.append(filled + getattr(child, "path", "").replace("{name}", "z").replace("{num:int}", "7"))
     return paths
 
 
-async def run(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> tuple[list[Message], str | None]:
+async def run(
+    app: Any, method: str, path: str, headers: list[tuple[bytes, bytes]], chunks: list[bytes]
+) -> tuple[list[Message], str | None]:
     pending = list(chunks)
     sent: list[Message] = []
 
@@ -205,7 +209,9 @@ async def run(app: Any, method: str, path: str, headers: list[tuple[bytes, bytes
 
 
 @pytest.mark.parametrize("seed", range(CASES))
-async def test_fused_and_layered_stacks_send_the_same_messages(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_fused_and_layered_stacks_send_the_same_messages(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LYRE_FUSION", "1")
     fused = draw_app(seed)
     fused.middleware_stack = fused.build_middleware_stack()  # built now, with fusion on

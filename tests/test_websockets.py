@@ -148,7 +148,9 @@ async def test_receive_disconnect_raises_websocket_disconnect() -> None:
 
 @pytest.mark.anyio
 async def test_wrong_frame_kind_raises_key_error() -> None:
-    peer = Peer(CONNECT, {"type": "websocket.receive", "bytes": b"x"}, {"type": "websocket.receive", "text": "y"})
+    peer = Peer(
+        CONNECT, {"type": "websocket.receive", "bytes": b"x"}, {"type": "websocket.receive", "text": "y"}
+    )
     websocket = WebSocket(ws_scope(), peer.receive, peer.send)
     await websocket.accept()
     with pytest.raises(KeyError):
@@ -182,7 +184,7 @@ async def test_second_accept_is_an_error() -> None:
     with pytest.raises(RuntimeError) as info:
         await websocket.accept()
     assert str(info.value) == (
-        "Expected ASGI message \"websocket.send\" or \"websocket.close\", but got 'websocket.accept'"
+        'Expected ASGI message "websocket.send" or "websocket.close", but got \'websocket.accept\''
     )
 
 
@@ -211,7 +213,7 @@ async def test_unexpected_client_messages() -> None:
     with pytest.raises(RuntimeError) as info:
         await websocket.receive()
     assert str(info.value) == (
-        "Expected ASGI message \"websocket.receive\" or \"websocket.disconnect\", but got 'websocket.connect'"
+        'Expected ASGI message "websocket.receive" or "websocket.disconnect", but got \'websocket.connect\''
     )
 
 
@@ -283,7 +285,9 @@ async def test_denial_response_states() -> None:
     assert websocket.application_state is WebSocketState.RESPONSE
     with pytest.raises(RuntimeError) as info:
         await websocket.send({"type": "websocket.send", "text": "x"})
-    assert str(info.value) == "Expected ASGI message \"websocket.http.response.body\", but got 'websocket.send'"
+    assert (
+        str(info.value) == "Expected ASGI message \"websocket.http.response.body\", but got 'websocket.send'"
+    )
     await websocket.send({"type": "websocket.http.response.body", "body": b"a", "more_body": True})
     assert websocket.application_state is WebSocketState.RESPONSE
     await websocket.send({"type": "websocket.http.response.body", "body": b"b"})
@@ -538,7 +542,9 @@ def test_using_the_socket_wrongly_in_the_app_surfaces(anyio_backend: str) -> Non
 def test_routed_websocket_with_path_params_and_mount(anyio_backend: str) -> None:
     async def room(websocket: WebSocket) -> None:
         await websocket.accept()
-        await websocket.send_json({"room": websocket.path_params["name"], "q": websocket.query_params.get("q")})
+        await websocket.send_json(
+            {"room": websocket.path_params["name"], "q": websocket.query_params.get("q")}
+        )
         await websocket.close()
 
     app = Lyre(routes=[Mount("/chat", routes=[WebSocketRoute("/{name}", room)])])
@@ -655,7 +661,9 @@ def test_websocket_url_for(anyio_backend: str) -> None:
         await websocket.send_text(str(websocket.url_for("target", room="blue")))
         await websocket.close()
 
-    app = Lyre(routes=[WebSocketRoute("/rooms/{room}", target, name="target"), WebSocketRoute("/where", where)])
+    app = Lyre(
+        routes=[WebSocketRoute("/rooms/{room}", target, name="target"), WebSocketRoute("/where", where)]
+    )
     with TestClient(app, backend=anyio_backend).websocket_connect("/where") as session:  # type: ignore[arg-type]
         assert session.receive_text() == "ws://testserver/rooms/blue"
 
@@ -751,7 +759,9 @@ async def test_subclass_overriding_receive_and_send_is_used_by_helpers() -> None
             log.append("out:" + message["type"])
             await super().send(message)
 
-    peer = Peer(CONNECT, {"type": "websocket.receive", "text": "x"}, {"type": "websocket.disconnect", "code": 1001})
+    peer = Peer(
+        CONNECT, {"type": "websocket.receive", "text": "x"}, {"type": "websocket.disconnect", "code": 1001}
+    )
     websocket = Logged(ws_scope(), peer.receive, peer.send)
     await websocket.accept()
     assert await websocket.receive_text() == "x"

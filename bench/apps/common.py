@@ -77,8 +77,18 @@ class ScopeTagger:
 # The twelve scenarios plus the static extra, in table order; each framework module defines one
 # factory per name (``json_`` for json, to keep the stdlib name free) and ``routes(n)``.
 SCENARIO_FACTORIES = (
-    "plaintext", "json_", "path", "query", "form", "multipart", "cookies",
-    "session", "middleware", "template", "notfound", "static",
+    "plaintext",
+    "json_",
+    "path",
+    "query",
+    "form",
+    "multipart",
+    "cookies",
+    "session",
+    "middleware",
+    "template",
+    "notfound",
+    "static",
 )
 
 

@@ -57,7 +57,9 @@ def json_() -> falcon.asgi.App:
 
 def path() -> falcon.asgi.App:
     class Post:
-        async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, user_id: int, slug: str) -> None:
+        async def on_get(
+            self, req: falcon.asgi.Request, resp: falcon.asgi.Response, user_id: int, slug: str
+        ) -> None:
             resp.content_type = falcon.MEDIA_TEXT
             resp.text = f"{user_id}:{slug}"
 
@@ -158,12 +160,19 @@ class SignedCookieSession:
                 session = {}
         req.context.session = session
 
-    async def process_response(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, resource: Any,
-                               req_succeeded: bool) -> None:
+    async def process_response(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, resource: Any, req_succeeded: bool
+    ) -> None:
         session = getattr(req.context, "session", None)
         if session:
-            resp.set_cookie(self.cookie, self.serializer.dumps(session), max_age=self.max_age, http_only=True,
-                            secure=False, same_site="Lax")
+            resp.set_cookie(
+                self.cookie,
+                self.serializer.dumps(session),
+                max_age=self.max_age,
+                http_only=True,
+                secure=False,
+                same_site="Lax",
+            )
 
 
 def session() -> falcon.asgi.App:
@@ -180,8 +189,9 @@ def session() -> falcon.asgi.App:
 
 
 class AddHeader:
-    async def process_response(self, req: falcon.asgi.Request, resp: falcon.asgi.Response, resource: Any,
-                               req_succeeded: bool) -> None:
+    async def process_response(
+        self, req: falcon.asgi.Request, resp: falcon.asgi.Response, resource: Any, req_succeeded: bool
+    ) -> None:
         resp.set_header("X-Bench", "1")
 
 

@@ -89,8 +89,9 @@ def routes(n: int) -> FastAPI:
         return item
 
     for i in range(n):
-        app.add_api_route(f"/resource{i}/{{item_id}}", make(i), response_class=PlainTextResponse,
-                          name=f"resource{i}")
+        app.add_api_route(
+            f"/resource{i}/{{item_id}}", make(i), response_class=PlainTextResponse, name=f"resource{i}"
+        )
     return app
 
 

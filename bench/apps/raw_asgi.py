@@ -101,7 +101,13 @@ def path() -> Any:
             return
         parts = scope["path"].split("/")
         # /users/{user_id:int}/posts/{slug}
-        if len(parts) == 5 and parts[1] == "users" and parts[3] == "posts" and parts[2].isdigit() and parts[4]:
+        if (
+            len(parts) == 5
+            and parts[1] == "users"
+            and parts[3] == "posts"
+            and parts[2].isdigit()
+            and parts[4]
+        ):
             await _respond(send, 200, TEXT, f"{int(parts[2])}:{parts[4]}".encode())
         else:
             await _not_found(send)

@@ -217,9 +217,19 @@ def bench_parsers() -> None:
     small_file_form += file_part("file", "small.bin", os.urandom(16 * 1024)) + closing()
     scenarios = [
         ("1 MiB upload, 64 KiB chunks", chunks_of(upload_body(1024 * 1024), CHUNK), ["title", "file"], 30),
-        ("50 MiB upload, 64 KiB chunks", chunks_of(upload_body(50 * 1024 * 1024), CHUNK), ["title", "file"], 5),
+        (
+            "50 MiB upload, 64 KiB chunks",
+            chunks_of(upload_body(50 * 1024 * 1024), CHUNK),
+            ["title", "file"],
+            5,
+        ),
         ("1,000 small fields", chunks_of(fields_body(1000), CHUNK), [f"field{i}" for i in range(1000)], 30),
-        ("17 KiB form in 1-byte chunks", chunks_of(small_file_form, 1), [*(f"f{i}" for i in range(10)), "file"], 5),
+        (
+            "17 KiB form in 1-byte chunks",
+            chunks_of(small_file_form, 1),
+            [*(f"f{i}" for i in range(10)), "file"],
+            5,
+        ),
     ]
     print(f"python {sys.version.split()[0]}; median time per parse (lower is better)\n")
     header = "| scenario | " + " | ".join(PARSERS) + " |"
@@ -244,9 +254,18 @@ def asgi_driver(app: Any, body_chunks: list[bytes], content_type: str) -> Callab
         (b"content-length", str(sum(map(len, body_chunks))).encode()),
     ]
     base_scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/upload", "raw_path": b"/upload", "root_path": "", "query_string": b"",
-        "headers": headers, "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/upload",
+        "raw_path": b"/upload",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
     }
     last = len(body_chunks) - 1
 
@@ -351,13 +370,20 @@ def bench_frameworks(rounds: int = 3) -> None:
     print(f"median µs/request of 300 requests, in each of {rounds} fresh processes\n")
     print("| payload, heap | " + " | ".join(names) + (" | Starlette / lyre |" if len(names) == 2 else " |"))
     print("|---|" + "---|" * len(names) + ("---|" if len(names) == 2 else ""))
-    for payload_kind, heap in (("random", "compact"), ("periodic", "compact"), ("random", "pinned"), ("periodic", "pinned")):
+    for payload_kind, heap in (
+        ("random", "compact"),
+        ("periodic", "compact"),
+        ("random", "pinned"),
+        ("periodic", "pinned"),
+    ):
         samples: dict[str, list[float]] = {name: [] for name in names}
         for r in range(rounds):
             for name in names if r % 2 == 0 else list(reversed(names)):
                 out = subprocess.run(
                     [sys.executable, __file__, "framework-once", name, payload_kind, heap],
-                    check=True, capture_output=True, text=True,
+                    check=True,
+                    capture_output=True,
+                    text=True,
                 ).stdout
                 samples[name].append(float(out.strip()))
         cells = [" / ".join(f"{v * 1e6:.0f}" for v in samples[name]) for name in names]
@@ -376,18 +402,33 @@ def bench_memory(total: int = 100 * 1024 * 1024) -> None:
     import anyio
 
     app = build_memory_app()
-    head = field_part("title", "big") + (
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
+    head = (
+        field_part("title", "big")
+        + (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+    )
     tail = b"\r\n" + closing()
     block = os.urandom(CHUNK)
     n_blocks = total // CHUNK
-    headers = [(b"host", b"testserver"), (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode())]
+    headers = [
+        (b"host", b"testserver"),
+        (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
+    ]
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/upload", "raw_path": b"/upload", "root_path": "", "query_string": b"",
-        "headers": headers, "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/upload",
+        "raw_path": b"/upload",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 5000),
     }
 
     async def main() -> list[Any]:
@@ -423,7 +464,9 @@ def bench_memory(total: int = 100 * 1024 * 1024) -> None:
     print(f"{total / 1024 / 1024:.0f} MiB upload through lyre (file rolled to disk), 64 KiB chunks:")
     print(f"  response body: {sent[1]['body'].decode()}")
     print(f"  tracemalloc peak: {peak / 1024 / 1024:.2f} MiB (Python allocations, under tracing)")
-    print(f"  ru_maxrss: {rss_after / 1024:.1f} MiB process peak (was {rss_before / 1024:.1f} MiB before the upload)")
+    print(
+        f"  ru_maxrss: {rss_after / 1024:.1f} MiB process peak (was {rss_before / 1024:.1f} MiB before the upload)"
+    )
     print(f"  time (with tracemalloc on): {elapsed:.2f} s")
 
 

@@ -442,7 +442,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
         "method": request.method,
         "detail": detail if detail and detail != title else None,
     }
-    return templates.TemplateResponse(request, "error.html", context, status_code=status_code, headers=headers)
+    return templates.TemplateResponse(
+        request, "error.html", context, status_code=status_code, headers=headers
+    )
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
@@ -481,7 +483,9 @@ def _log(request: Request, message: str) -> None:
 
 async def background(request: Request) -> Response:
     """Item 15: the page linking both background demos and showing what the tasks logged."""
-    return templates.TemplateResponse(request, "background.html", {"log": list(request.app.state.background_log)})
+    return templates.TemplateResponse(
+        request, "background.html", {"log": list(request.app.state.background_log)}
+    )
 
 
 def _write_temp_file() -> str:
@@ -645,7 +649,9 @@ routes = [
 ]
 
 middleware = [
-    Middleware(SessionMiddleware, secret_key=os.environ.get("CHEATSHEET_SECRET_KEY") or secrets.token_hex(32)),
+    Middleware(
+        SessionMiddleware, secret_key=os.environ.get("CHEATSHEET_SECRET_KEY") or secrets.token_hex(32)
+    ),
     Middleware(MyMiddleware),
     Middleware(CustomHeaderMiddleware),
 ]

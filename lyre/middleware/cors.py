@@ -81,7 +81,9 @@ class CORSMiddleware:
             None if echo_origin else ("Access-Control-Allow-Origin", "*"),
             ("Access-Control-Allow-Methods", ", ".join(methods)),
             ("Access-Control-Max-Age", str(max_age)),
-            ("Access-Control-Allow-Headers", ", ".join(header_names)) if header_names and not any_header else None,
+            ("Access-Control-Allow-Headers", ", ".join(header_names))
+            if header_names and not any_header
+            else None,
             ("Access-Control-Allow-Credentials", "true") if allow_credentials else None,
         )
 
@@ -130,7 +132,11 @@ class CORSMiddleware:
 
     def _wildcard_only(self, origin: str) -> bool:
         """True when lyre answers ``*`` without credentials instead of echoing ``origin``."""
-        return self._guard_wildcard and not self.reflect_any_origin_with_credentials and not self._is_trusted(origin)
+        return (
+            self._guard_wildcard
+            and not self.reflect_any_origin_with_credentials
+            and not self._is_trusted(origin)
+        )
 
     def is_allowed_origin(self, origin: str) -> bool:
         if _UNSAFE_ORIGIN.search(origin) is not None:
@@ -174,10 +180,14 @@ class CORSMiddleware:
                 failures.append("private-network")
 
         if failures:
-            return PlainTextResponse("Disallowed CORS " + ", ".join(failures), status_code=400, headers=headers)
+            return PlainTextResponse(
+                "Disallowed CORS " + ", ".join(failures), status_code=400, headers=headers
+            )
         return PlainTextResponse("OK", status_code=200, headers=headers)
 
-    async def simple_response(self, scope: Scope, receive: Receive, send: Send, request_headers: Headers) -> None:
+    async def simple_response(
+        self, scope: Scope, receive: Receive, send: Send, request_headers: Headers
+    ) -> None:
         async def send_with_cors(message: Message) -> None:
             await self.send(message, send, request_headers)
 
@@ -191,7 +201,9 @@ class CORSMiddleware:
         origin = request_headers.get("origin")
         if origin is not None:
             wildcard_only = self._wildcard_only(origin)
-            for name, value in (self._wildcard_simple_headers if wildcard_only else self.simple_headers).items():
+            for name, value in (
+                self._wildcard_simple_headers if wildcard_only else self.simple_headers
+            ).items():
                 headers[name] = value
             if not wildcard_only and self.is_allowed_origin(origin):
                 if self.allow_all_origins:

@@ -13,7 +13,7 @@ import html
 import inspect
 import traceback
 
-from lyre._exception_handler import tracked
+from lyre._exception_handler import ends_quietly, tracked
 from lyre._utils import is_async_callable
 from lyre.concurrency import run_in_threadpool
 from lyre.requests import ClientDisconnect, Request
@@ -99,13 +99,18 @@ class ServerErrorMiddleware:
         tracker, tracked_send = tracked(send)
         try:
             await self.app(scope, receive, tracked_send)
-        except ClientDisconnect:
-            return  # lyre: the client left; nobody to answer and nothing for the server to log
+        except ClientDisconnect as exc:
+            if ends_quietly(exc):
+                return  # lyre: the client left; nobody to answer and nothing for the server to log
+            await self.answer_error(exc, scope, receive, send, tracker.started)
+            raise exc  # made from the server's failing send: the server's news
         except Exception as exc:
             await self.answer_error(exc, scope, receive, send, tracker.started)
             raise exc
 
-    async def answer_error(self, exc: Exception, scope: Scope, receive: Receive, send: Send, started: bool) -> None:
+    async def answer_error(
+        self, exc: Exception, scope: Scope, receive: Receive, send: Send, started: bool
+    ) -> None:
         """Send the 500 (handler, debug page or plain text) unless a response already started."""
         # No receive channel: the error handler must not try to read the body again.
         request = Request(scope)
@@ -155,5 +160,3 @@ class ServerErrorMiddleware:
 
     def error_response(self, request: Request, exc: Exception) -> Response:
         return PlainTextResponse("Internal Server Error", status_code=500)
-
-

@@ -17,7 +17,9 @@ try:
     from opentelemetry.propagate import extract
     from opentelemetry.trace import SpanKind, Status, StatusCode
 except ImportError as exc:  # pragma: no cover - exercised without the package installed
-    raise ImportError("The `opentelemetry-api` package is required to use `OpenTelemetryMiddleware`.") from exc
+    raise ImportError(
+        "The `opentelemetry-api` package is required to use `OpenTelemetryMiddleware`."
+    ) from exc
 
 from lyre.datastructures import URL
 from lyre.routing import Mount
@@ -144,4 +146,3 @@ class OpenTelemetryMiddleware:
                     if http_route:
                         span.update_name(f"{method} {http_route}")
                         span.set_attribute("http.route", http_route)
-

@@ -148,7 +148,9 @@ class WSGIResponder:
             async for message in messages:
                 await send(message)
 
-    def start_response(self, status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+    def start_response(
+        self, status: str, response_headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> None:
         self.exc_info = exc_info
         if self.response_started:
             return

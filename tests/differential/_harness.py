@@ -199,7 +199,9 @@ def normalise(messages: Sequence[Message], *, head: bool = False) -> list[Any]:
             # Starlette joins a route's method *set*: its Allow order follows string hashing.
             headers = [(k, b", ".join(sorted(v.split(b", "))) if k == b"allow" else v) for k, v in headers]
             # ``delete_cookie`` dates its expiry "now" from the wall clock: mask the date.
-            headers = [(k, _EXPIRES_NOW.sub(b"expires=<now>", v) if k == b"set-cookie" else v) for k, v in headers]
+            headers = [
+                (k, _EXPIRES_NOW.sub(b"expires=<now>", v) if k == b"set-cookie" else v) for k, v in headers
+            ]
             out.append((kind, message["status"], headers, bool(message.get("trailers", False))))
         elif kind == "http.response.body":
             if head:

@@ -37,7 +37,9 @@ def both(fn: Callable[[Pkg], Any]) -> Any:
 def urls(draw: st.DrawFn) -> str:
     scheme = draw(st.sampled_from(["http", "https", "ws", "wss"]))
     userinfo = draw(st.sampled_from(["", "user@", "user:pass@", "u%40x:p%3Aw@"]))
-    host = draw(st.sampled_from(["example.com", "EXAMPLE.org", "127.0.0.1", "[::1]", "[2001:db8::1]", "a-b.c"]))
+    host = draw(
+        st.sampled_from(["example.com", "EXAMPLE.org", "127.0.0.1", "[::1]", "[2001:db8::1]", "a-b.c"])
+    )
     port = draw(st.sampled_from(["", ":80", ":443", ":8080"]))
     path = "/" + "/".join(quote(s) for s in draw(st.lists(path_segments, max_size=3)))
     query = draw(st.sampled_from(["", "?", "?a=1", "?a=1&b=2&a=3", "?x=%20y&z"]))
@@ -49,8 +51,17 @@ def urls(draw: st.DrawFn) -> str:
 
 def url_parts(url: Any) -> list[Any]:
     return [
-        str(url), url.scheme, url.netloc, url.path, url.query, url.fragment, url.username,
-        url.password, url.hostname, url.port, url.is_secure,
+        str(url),
+        url.scheme,
+        url.netloc,
+        url.path,
+        url.query,
+        url.fragment,
+        url.username,
+        url.password,
+        url.hostname,
+        url.port,
+        url.is_secure,
     ]
 
 
@@ -83,7 +94,9 @@ def test_url_replace(raw: str, changes: dict[str, Any]) -> None:
 
 
 @FAST
-@given(urls(), st.dictionaries(st.text("abc", min_size=1, max_size=2), st.text("xy z&=", max_size=3), max_size=3))
+@given(
+    urls(), st.dictionaries(st.text("abc", min_size=1, max_size=2), st.text("xy z&=", max_size=3), max_size=3)
+)
 def test_url_query_helpers(raw: str, params: dict[str, str]) -> None:
     keys = list(params)
 
@@ -101,8 +114,14 @@ def test_url_query_helpers(raw: str, params: dict[str, str]) -> None:
 
 def query_view(q: Any) -> list[Any]:
     return [
-        str(q), q.multi_items(), list(q.keys()), list(q.values()), list(q.items()), len(q),
-        [q.getlist(k) for k in q.keys()], repr(q),
+        str(q),
+        q.multi_items(),
+        list(q.keys()),
+        list(q.values()),
+        list(q.items()),
+        len(q),
+        [q.getlist(k) for k in q.keys()],
+        repr(q),
     ]
 
 
@@ -174,7 +193,9 @@ def test_headers_and_mutable_headers(raw: list[tuple[str, str]], ops: list[tuple
 
 multidict_ops = st.lists(
     st.tuples(
-        st.sampled_from(["set", "append", "del", "pop", "popitem", "poplist", "setdefault", "setlist", "update", "clear"]),
+        st.sampled_from(
+            ["set", "append", "del", "pop", "popitem", "poplist", "setdefault", "setlist", "update", "clear"]
+        ),
         st.sampled_from(["a", "b", "c"]),
         st.text("xyz", max_size=2),
     ),
@@ -183,12 +204,20 @@ multidict_ops = st.lists(
 
 
 @FAST
-@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.text("xyz", max_size=2)), max_size=5), multidict_ops)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), st.text("xyz", max_size=2)), max_size=5),
+    multidict_ops,
+)
 def test_multidict(items: list[tuple[str, str]], ops: list[tuple[str, str, str]]) -> None:
     def run_ops(pkg: Pkg) -> list[Any]:
         ds = pkg.datastructures
         frozen = ds.ImmutableMultiDict(items)
-        seen: list[Any] = [frozen.multi_items(), list(frozen.items()), repr(frozen), frozen == ds.ImmutableMultiDict(items)]
+        seen: list[Any] = [
+            frozen.multi_items(),
+            list(frozen.items()),
+            repr(frozen),
+            frozen == ds.ImmutableMultiDict(items),
+        ]
         md = ds.MultiDict(items)
         for op, key, value in ops:
             try:

@@ -75,7 +75,9 @@ def gzip_endpoint(pkg: Pkg, case: dict[str, Any]) -> Any:
     if kind == "json":
         return responses.JSONResponse({"text": body}, status_code=case["status"], headers=headers)
     if kind == "empty":
-        return responses.Response(status_code=204 if case["status"] == 200 else case["status"], headers=headers)
+        return responses.Response(
+            status_code=204 if case["status"] == 200 else case["status"], headers=headers
+        )
     return responses.PlainTextResponse(body, status_code=case["status"], headers=headers)
 
 
@@ -113,7 +115,9 @@ ORIGINS = ["https://example.com", "http://localhost:3000", "https://sub.example.
 def cors_cases(draw: st.DrawFn) -> dict[str, Any]:
     wildcard = draw(st.booleans())
     options: dict[str, Any] = {
-        "allow_origins": ["*"] if wildcard else draw(st.lists(st.sampled_from(ORIGINS), max_size=2, unique=True)),
+        "allow_origins": ["*"]
+        if wildcard
+        else draw(st.lists(st.sampled_from(ORIGINS), max_size=2, unique=True)),
         "allow_methods": draw(st.sampled_from([("GET",), ("*",), ("GET", "POST", "DELETE"), ("PUT",)])),
         "allow_headers": draw(st.sampled_from([(), ("*",), ("X-Token",), ("x-token", "Content-Type")])),
         "expose_headers": draw(st.sampled_from([(), ("X-Count",), ("X-A", "X-B")])),
@@ -123,7 +127,9 @@ def cors_cases(draw: st.DrawFn) -> dict[str, Any]:
     options["allow_credentials"] = False if wildcard else draw(st.booleans())
     if not wildcard and draw(st.integers(0, 3)) == 0:
         options["allow_origin_regex"] = r"https://.*\.example\.org"
-    origin = draw(st.none() | st.sampled_from([*ORIGINS, "https://evil.example.net", "https://a.example.org"]))
+    origin = draw(
+        st.none() | st.sampled_from([*ORIGINS, "https://evil.example.net", "https://a.example.org"])
+    )
     preflight = origin is not None and draw(st.booleans())
     headers: list[tuple[bytes, bytes]] = []
     if origin is not None:
@@ -132,7 +138,9 @@ def cors_cases(draw: st.DrawFn) -> dict[str, Any]:
         method = "OPTIONS"
         requested = draw(st.sampled_from(["GET", "POST", "PUT", "PATCH"]))
         headers.append((b"access-control-request-method", requested.encode()))
-        asked = draw(st.sampled_from([None, "X-Token", "x-token, content-type", "X-Other", "X-Token,X-Other"]))
+        asked = draw(
+            st.sampled_from([None, "X-Token", "x-token, content-type", "X-Other", "X-Token,X-Other"])
+        )
         if asked is not None:
             headers.append((b"access-control-request-headers", asked.encode()))
     else:
@@ -168,7 +176,10 @@ def signed_cookie(payload: object, key: str = "secret", name: str = "session") -
 
 
 session_actions = st.lists(
-    st.tuples(st.sampled_from(["set", "del", "pop", "clear", "read", "update", "setdefault"]), st.sampled_from(["a", "b"])),
+    st.tuples(
+        st.sampled_from(["set", "del", "pop", "clear", "read", "update", "setdefault"]),
+        st.sampled_from(["a", "b"]),
+    ),
     max_size=4,
 )
 
@@ -242,7 +253,9 @@ def test_sessions(case: dict[str, Any]) -> None:
 @FAST
 @given(
     st.lists(
-        st.sampled_from(["example.com", "*.example.com", "www.example.com", "127.0.0.1", "[::1]", "testserver", "*"]),
+        st.sampled_from(
+            ["example.com", "*.example.com", "www.example.com", "127.0.0.1", "[::1]", "testserver", "*"]
+        ),
         min_size=1,
         max_size=3,
     ),
@@ -252,7 +265,9 @@ def test_sessions(case: dict[str, Any]) -> None:
     st.sampled_from(["/", "/path", "/a b"]),
     st.sampled_from([b"", b"q=1"]),
 )
-def test_trusted_host(allowed: list[str], www_redirect: bool, host: str, port: int | None, path: str, query: bytes) -> None:
+def test_trusted_host(
+    allowed: list[str], www_redirect: bool, host: str, port: int | None, path: str, query: bytes
+) -> None:
     authority = host if port is None else f"{host}:{port}"
     scope = make_scope(path=path, query_string=query, headers=[(b"host", authority.encode())])
     options = {"allowed_hosts": allowed, "www_redirect": www_redirect}
@@ -269,13 +284,17 @@ def test_trusted_host(allowed: list[str], www_redirect: bool, host: str, port: i
     extra_headers,
     st.sampled_from(["GET", "POST", "HEAD"]),
 )
-def test_https_redirect(scheme: str, host: str, port: int | None, path: str, query: bytes, extra: list[Any], method: str) -> None:
+def test_https_redirect(
+    scheme: str, host: str, port: int | None, path: str, query: bytes, extra: list[Any], method: str
+) -> None:
     if host.startswith("["):
         host = "example.com"  # see test_https_redirect_keeps_ipv6_brackets
     authority = host if port is None else f"{host}:{port}"
     headers = [(b"host", authority.encode()), *((k.encode(), v.encode()) for k, v in extra)]
     server = (host.strip("[]"), port or (443 if scheme == "https" else 80))
-    scope = make_scope(method=method, scheme=scheme, path=path, query_string=query, headers=headers, server=server)
+    scope = make_scope(
+        method=method, scheme=scheme, path=path, query_string=query, headers=headers, server=server
+    )
     compare(lambda pkg: plain_app(pkg, [pkg.mw("httpsredirect")]), scope)
 
 
@@ -285,7 +304,9 @@ def test_https_redirect_websocket_scheme(scheme: str) -> None:
     results = []
     for pkg in PKGS:
         app = pkg.httpsredirect.HTTPSRedirectMiddleware(pkg.responses.PlainTextResponse("ok"))
-        scope = make_scope(scheme=scheme, path="/ws", headers=[(b"host", b"example.com")], scope_type="websocket")
+        scope = make_scope(
+            scheme=scheme, path="/ws", headers=[(b"host", b"example.com")], scope_type="websocket"
+        )
         results.append(normalise(run(lambda app=app, scope=scope: drive(app, scope))))
     assert results[1] == results[0]
 

@@ -127,17 +127,24 @@ def test_request_attributes(scope: dict[str, Any]) -> None:
 
 
 @FAST
-@given(requests(), st.lists(st.binary(max_size=40), min_size=1, max_size=4), st.sampled_from(["/body", "/stream"]))
+@given(
+    requests(),
+    st.lists(st.binary(max_size=40), min_size=1, max_size=4),
+    st.sampled_from(["/body", "/stream"]),
+)
 def test_request_body(scope: dict[str, Any], chunks: list[bytes], target: str) -> None:
     scope = dict(scope, method="POST", path=target, root_path="")
     compare(build, scope, chunks)
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**9), 10**9) | st.text(max_size=8).filter(
-        lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**9), 10**9)
+    | st.text(max_size=8).filter(lambda s: not any(0xD800 <= ord(c) <= 0xDFFF for c in s)),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text("abc", max_size=3), inner, max_size=3)
     ),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("abc", max_size=3), inner, max_size=3),
     max_leaves=8,
 )
 

@@ -20,9 +20,15 @@ response_headers = st.none() | st.dictionaries(
     header_values,
     max_size=3,
 )
-media_types = st.sampled_from([None, "text/plain", "text/html", "application/json", "image/png", "text/csv; charset=latin-1"])
+media_types = st.sampled_from(
+    [None, "text/plain", "text/html", "application/json", "image/png", "text/csv; charset=latin-1"]
+)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats(allow_nan=False, allow_infinity=False) | text,
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**6), 10**6)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("ab", max_size=2), inner, max_size=3),
     max_leaves=6,
 )
@@ -56,13 +62,17 @@ delete_kwargs = st.fixed_dictionaries(
 
 @st.composite
 def response_specs(draw: st.DrawFn) -> dict[str, Any]:
-    kind = draw(st.sampled_from(["Response", "PlainTextResponse", "HTMLResponse", "JSONResponse", "Redirect"]))
+    kind = draw(
+        st.sampled_from(["Response", "PlainTextResponse", "HTMLResponse", "JSONResponse", "Redirect"])
+    )
     spec: dict[str, Any] = {"kind": kind, "headers": draw(response_headers)}
     if kind == "JSONResponse":
         spec["content"] = draw(json_values)
     elif kind == "Redirect":
         spec["url"] = draw(
-            st.sampled_from(["/", "/a b", "https://example.com/x?y=1", "/é/ü?q=ä", "//other/path", "relative"])
+            st.sampled_from(
+                ["/", "/a b", "https://example.com/x?y=1", "/é/ü?q=ä", "//other/path", "relative"]
+            )
         )
         spec["status_code"] = draw(st.sampled_from([301, 302, 303, 307, 308]))
     else:
@@ -81,7 +91,9 @@ def build_response(pkg: Pkg, spec: dict[str, Any]) -> Any:
     responses = pkg.responses
     kind = spec["kind"]
     if kind == "Redirect":
-        response = responses.RedirectResponse(spec["url"], status_code=spec["status_code"], headers=spec["headers"])
+        response = responses.RedirectResponse(
+            spec["url"], status_code=spec["status_code"], headers=spec["headers"]
+        )
     else:
         kwargs: dict[str, Any] = {"status_code": spec["status_code"], "headers": spec["headers"]}
         if "media_type" in spec:
@@ -108,7 +120,9 @@ def test_responses(spec: dict[str, Any]) -> None:
     st.sampled_from([None, "text/plain", "text/event-stream"]),
     st.booleans(),
 )
-def test_streaming_response(chunks: list[Any], status: int, headers: Any, media_type: Any, sync: bool) -> None:
+def test_streaming_response(
+    chunks: list[Any], status: int, headers: Any, media_type: Any, sync: bool
+) -> None:
     def build(pkg: Pkg) -> Any:
         if sync:
             content: Any = iter(list(chunks))
@@ -119,13 +133,17 @@ def test_streaming_response(chunks: list[Any], status: int, headers: Any, media_
                     yield chunk
 
             content = content_gen()
-        return pkg.responses.StreamingResponse(content, status_code=status, headers=headers, media_type=media_type)
+        return pkg.responses.StreamingResponse(
+            content, status_code=status, headers=headers, media_type=media_type
+        )
 
     compare(build, make_scope())
 
 
 @FAST
-@given(st.lists(st.tuples(tokens.map(str.lower), header_values), max_size=4), st.sampled_from(["GET", "HEAD"]))
+@given(
+    st.lists(st.tuples(tokens.map(str.lower), header_values), max_size=4), st.sampled_from(["GET", "HEAD"])
+)
 def test_response_header_mutations(pairs: list[tuple[str, str]], method: str) -> None:
     """``response.headers`` edits (set, append, delete, vary) reach the start message the same way."""
 

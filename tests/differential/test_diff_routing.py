@@ -15,7 +15,13 @@ from tests.differential._harness import FAST, PKGS, Pkg, compare, header, make_s
 CONVERTORS = ["str", "int", "float", "path", "uuid"]
 LITERALS = ["users", "items", "a", "b", "é", "x y", "v1.0"]
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-HOST_TEMPLATES = ["{sub}.example.com", "api.example.org", "example.com:8000", "example.com:http", "{a}.{b}.org"]
+HOST_TEMPLATES = [
+    "{sub}.example.com",
+    "api.example.org",
+    "example.com:8000",
+    "example.com:http",
+    "{a}.{b}.org",
+]
 
 
 @dataclass
@@ -131,7 +137,9 @@ def build(pkg: Pkg, table: Table) -> Any:
 def requests_for(draw: st.DrawFn, table: Table) -> dict[str, Any]:
     """A request aimed at one of the table's routes (sometimes off by a slash), or anywhere."""
     choice = draw(st.integers(0, 3))
-    host = draw(st.sampled_from(["testserver", "a.example.com", "api.example.org:8000", "example.com", "x.y.org"]))
+    host = draw(
+        st.sampled_from(["testserver", "a.example.com", "api.example.org:8000", "example.com", "x.y.org"])
+    )
     if choice == 0 or (choice == 2 and table.mount is None) or (choice == 3 and table.host is None):
         path = fill(draw, draw(st.sampled_from(table.routes)))
     elif choice == 2 and table.mount is not None:
@@ -237,7 +245,11 @@ def test_url_path_for_round_trip(data: st.DataObject) -> None:
 def test_root_path_and_slashes(root_path: str, tail: str, redirect_slashes: bool) -> None:
     """Slash redirects and ``url_for`` under a ``root_path`` (with and without a trailing slash)."""
     table = Table(
-        [RouteSpec([], False, None, "home"), RouteSpec(["x"], False, None, "x"), RouteSpec(["y"], True, None, "y")],
+        [
+            RouteSpec([], False, None, "home"),
+            RouteSpec(["x"], False, None, "x"),
+            RouteSpec(["y"], True, None, "y"),
+        ],
         redirect_slashes=redirect_slashes,
     )
     path = (root_path.rstrip("/") + tail) or "/"

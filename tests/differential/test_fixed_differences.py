@@ -27,7 +27,9 @@ def _start(messages: list[Any]) -> tuple[int, list[tuple[bytes, bytes]]]:
 # -- Host ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("host", ["api.example.org:000080", "api.example.org:65536", "api.example.org:100000"])
+@pytest.mark.parametrize(
+    "host", ["api.example.org:000080", "api.example.org:65536", "api.example.org:100000"]
+)
 def test_host_route_ignores_any_port(host: str) -> None:
     """A port of any length in the Host header is ignored by ``Host`` routes (as in Starlette)."""
     app = Router([Host("api.example.org", app=PlainTextResponse("api"))])
@@ -194,7 +196,11 @@ def test_gzip_head_of_a_stream_has_the_get_headers() -> None:
 
     head, get = _head_and_get(_gzip_app(StreamingResponse(parts())), b"gzip")
     # One StreamingResponse instance serves only once: build the GET's own.
-    get = run(lambda: drive(_gzip_app(StreamingResponse(parts())), make_scope(headers=[(b"accept-encoding", b"gzip")])))
+    get = run(
+        lambda: drive(
+            _gzip_app(StreamingResponse(parts())), make_scope(headers=[(b"accept-encoding", b"gzip")])
+        )
+    )
     assert _start(head) == _start(get)
 
 
