@@ -1,7 +1,9 @@
 """The application: routing, middleware, exception handling and lifespan tied together.
 
-``Lyre`` is the class; ``Starlette`` is the very same class object, so code and libraries that
-import or subclass ``Starlette`` work unchanged.
+``Lyre`` is the class; ``Starlette`` is a thin subclass that only carries Starlette's name (so code
+that prints or matches the class name reads ``Starlette`` through the alias): an app built either
+way is a ``Lyre`` and takes the same paths, and code and libraries that import or subclass
+``Starlette`` work unchanged.
 
 FastAPI subclasses this class without calling ``__init__``: ``__call__`` and the other methods rely
 only on the attributes it sets itself (``debug``, ``state``, ``router``, ``exception_handlers``,
@@ -323,4 +325,10 @@ class Lyre:
         return decorator
 
 
-Starlette = Lyre
+class Starlette(Lyre):
+    """``Lyre`` under Starlette's name (what ``starlette.applications.Starlette`` is through the alias).
+
+    A plain subclass, so ``__name__``/``__qualname__``/repr read ``Starlette`` for code that prints
+    or matches them, while ``lyre.Lyre`` keeps lyre's name. Every ``Starlette`` is a ``Lyre``, and
+    it inherits ``build_middleware_stack`` untouched, so it takes the same fast path as a ``Lyre``.
+    """

@@ -41,10 +41,13 @@ async def read_body(request: Request) -> Response:
 
 
 def test_starlette_is_lyre() -> None:
-    assert Starlette is Lyre
+    # Issue 20: a thin subclass carrying Starlette's name; every Starlette app is a Lyre.
+    assert issubclass(Starlette, Lyre)
+    assert isinstance(Starlette(), Lyre)
     import lyre
 
     assert lyre.Lyre is Lyre
+    assert lyre.Starlette is Starlette
 
 
 def test_http_exception_default_responses() -> None:
