@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test test-pythons lint typecheck bench compat compat-starlette clean
+.PHONY: run test test-pythons lint format typecheck bench compat compat-starlette clean
 
 # The development install: editable, in setuptools' "compat" mode (a plain path entry), so type
 # checkers see lyre as they see any installed package (the default mode's import hook hides it from
@@ -35,6 +35,7 @@ run: $(RUNSTAMP)
 test: $(STAMP)
 	bash scripts/install-browser.sh $(BIN)/python
 	$(BIN)/ruff check lyre tests bench examples
+	$(BIN)/ruff format --check lyre tests bench examples compat
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 	LYRE_FUSION=0 $(BIN)/python -m pytest
@@ -50,6 +51,11 @@ test-pythons:
 
 lint: $(STAMP)
 	$(BIN)/ruff check lyre tests bench examples
+	$(BIN)/ruff format --check lyre tests bench examples compat
+
+# Reformat the code (`make test` fails on unformatted files).
+format: $(STAMP)
+	$(BIN)/ruff format lyre tests bench examples compat
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -22,7 +22,9 @@ from lyre.testclient import TestClient
 # -- a failing send -----------------------------------------------------------------------------
 
 
-def _scope(spec: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+def _scope(
+    spec: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": spec},
@@ -76,7 +78,11 @@ def _send_error_app(kind: str, layers: int, wrap: bool, seen: list[Any]) -> Lyre
     )
 
 
-_UPLOAD = b'--B\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\n' + b"z" * 64 + b"\r\n--B--\r\n"
+_UPLOAD = (
+    b'--B\r\nContent-Disposition: form-data; name="f"; filename="a.txt"\r\n\r\n'
+    + b"z" * 64
+    + b"\r\n--B--\r\n"
+)
 
 
 @pytest.mark.anyio
@@ -162,7 +168,9 @@ def _context_app(record: dict[str, Any], raise_: str | None) -> Lyre:
             raise HTTPException(418)
         if raise_ == "boom":
             raise RuntimeError("boom")
-        return PlainTextResponse("ok", background=BackgroundTask(lambda: record.setdefault("bg saw", level.get())))
+        return PlainTextResponse(
+            "ok", background=BackgroundTask(lambda: record.setdefault("bg saw", level.get()))
+        )
 
     def make(name: str) -> type[BaseHTTPMiddleware]:
         class Layer(BaseHTTPMiddleware):
@@ -211,7 +219,9 @@ async def test_context_flows_down_not_up_through_stacked_middlewares() -> None:
     assert record["bg saw"] == "endpoint"  # same context as the endpoint
     assert record["inner after"] == "inner"
     assert record["outer after"] == "outer"
-    assert record["pure send saw"] == "outer"  # dispatch runs in the caller's task; the endpoint's value stays below
+    assert (
+        record["pure send saw"] == "outer"
+    )  # dispatch runs in the caller's task; the endpoint's value stays below
     assert record["pure after"] in ("outer", "outside")  # never a value set below call_next
 
 
