@@ -495,7 +495,7 @@ def test_routes_as_starlette_aliases_before_import(tmp_path: Path) -> None:
     code = (
         "import sys; from lyre.cli import main; import lyre.applications as a\n"
         "rc = main(['routes', '--as-starlette', 'aliasapp:app'])\n"
-        "import aliasapp; assert type(aliasapp.app) is a.Lyre; sys.exit(rc)\n"
+        "import aliasapp; assert type(aliasapp.app) is a.Starlette and isinstance(aliasapp.app, a.Lyre); sys.exit(rc)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
