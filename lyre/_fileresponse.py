@@ -60,8 +60,7 @@ class RangeNotSatisfiable(Exception):
 class MalformedRangeHeader(Exception):
     """An unusable ``Range`` header (answered with ``400`` and ``content``).
 
-    lyre's own parser no longer raises it (an unusable Range is ignored, RFC 9110); kept for code
-    that imports it or overrides ``_parse_range_header``.
+    Raised by ``_parse_range_header`` unless ``FileResponse.ignore_unusable_range`` is set.
     """
 
     def __init__(self, content: str = "Malformed range header.") -> None:
@@ -265,6 +264,9 @@ class FileResponse(Response):
 
     chunk_size = 64 * 1024
     max_ranges = 100
+    #: Ignore an unusable ``Range`` header (full ``200``, RFC 9110 §14.2) instead of answering
+    #: ``400`` as Starlette does. Off by default for Starlette compatibility.
+    ignore_unusable_range = False
     #: ``(fstat, whole content)`` read ahead by a caller that already was in a worker thread
     #: (``StaticFiles`` for small files), used once instead of opening the file again.
     _preloaded: tuple[os.stat_result, bytes] | None = None
@@ -336,18 +338,28 @@ class FileResponse(Response):
     def _parse_range_header(self, http_range: str, file_size: int) -> list[tuple[int, int]] | None:
         """Half-open ``(start, stop)`` ranges, sorted and merged; ``None`` → ignore the header.
 
-        lyre decision (RFC 9110 §14.2): a Range the server cannot use is *ignored* (full ``200``),
-        never a ``400``: a unit other than ``bytes`` (which a server MUST ignore), a header without
-        ``=``, or no usable range-spec (non-digits, empty, last before first: each such spec is
-        skipped). ``RangeNotSatisfiable`` (``416``) when a range starts past the end of the file.
+        By default an unusable Range is refused as Starlette refuses it: ``MalformedRangeHeader``
+        (``400``) for a header without ``=``, a unit other than ``bytes``, no usable range-spec, or
+        a last-pos before its first-pos. With ``ignore_unusable_range`` set, such a header is
+        ignored instead (full ``200``, RFC 9110 §14.2) and an invalid spec is skipped. Either way
+        ``RangeNotSatisfiable`` (``416``) answers a range that starts past the end of the file,
+        and more than ``max_ranges`` specs make the header ignored.
         """
+        lenient = self.ignore_unusable_range
         unit, eq, spec = http_range.partition("=")
-        if not eq or unit.strip().lower() != "bytes":
-            return None
+        if not eq:
+            if lenient:
+                return None
+            raise MalformedRangeHeader()
+        if unit.strip().lower() != "bytes":
+            if lenient:
+                return None
+            raise MalformedRangeHeader("Only support bytes range")
         # Count before splitting so that a huge header costs one scan.
         if spec.count(",") >= self.max_ranges:
             return None
         ranges: list[tuple[int, int]] = []
+        inverted_start = -1  # first-pos of the first spec whose last-pos comes before it
         for part in spec.split(","):
             first, dash, last = part.strip().partition("-")
             if not dash:
@@ -363,7 +375,10 @@ class FileResponse(Response):
                         continue
                     end = int(last)
                     if end < start:
-                        continue  # an invalid range-spec (RFC 9110 §14.1.1)
+                        # An invalid range-spec (RFC 9110 §14.1.1).
+                        if inverted_start < 0:
+                            inverted_start = start
+                        continue
                     stop = min(end, file_size - 1) + 1
                 else:
                     stop = file_size
@@ -375,11 +390,19 @@ class FileResponse(Response):
             else:
                 continue
             ranges.append((start, stop))
-        if not ranges:
-            return None
+        if lenient:
+            if not ranges:
+                return None
+        elif inverted_start >= 0:
+            if inverted_start >= file_size:
+                raise RangeNotSatisfiable(file_size)
+        elif not ranges:
+            raise MalformedRangeHeader("Range header: range must be requested")
         for start, _ in ranges:
             if not 0 <= start < file_size:
                 raise RangeNotSatisfiable(file_size)
+        if inverted_start >= 0 and not lenient:
+            raise MalformedRangeHeader("Range header: start must be less than end")
         if len(ranges) == 1:
             return ranges
         ranges.sort()

@@ -250,7 +250,7 @@ async def test_static_html_directory_with_last_dot_serves_its_index(tmp_path: Pa
     assert (status, body) == (200, b"<p>index</p>")
 
 
-# -- Range: an unusable header is ignored (RFC 9110), 416 only when unsatisfiable ----------------
+# -- Range: an unusable header is a 400 as in Starlette, or ignored (RFC 9110) when asked --------
 
 
 @pytest.fixture
@@ -260,27 +260,41 @@ def twenty(tmp_path: Path) -> Path:
     return path
 
 
+class LenientFileResponse(FileResponse):
+    ignore_unusable_range = True
+
+
+UNUSABLE_RANGES = [
+    ("items=0-5", "Only support bytes range"),  # RFC 9110: a server MUST ignore an unknown unit
+    ("Items=0-5", "Only support bytes range"),
+    ("bytes 0-5", "Malformed range header."),  # no "="
+    ("bytes: 0-1000", "Malformed range header."),
+    ("bytes=", "Range header: range must be requested"),
+    ("bytes=-", "Range header: range must be requested"),
+    ("bytes= - ", "Range header: range must be requested"),
+    ("bytes=5-2", "Range header: start must be less than end"),  # an invalid range-spec
+    ("bytes=x-y", "Range header: range must be requested"),
+    ("bytes=+1-2", "Range header: range must be requested"),
+    ("=0-5", "Only support bytes range"),
+    ("\x00\xff", "Malformed range header."),
+]
+
+
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    "header",
-    [
-        "items=0-5",  # a unit the server does not know MUST be ignored
-        "Items=0-5",
-        "bytes 0-5",  # no "="
-        "bytes: 0-1000",
-        "bytes=",
-        "bytes=-",
-        "bytes= - ",
-        "bytes=5-2",  # last before first: an invalid range-spec
-        "bytes=x-y",
-        "bytes=+1-2",
-        "=0-5",
-        "\x00\xff",
-    ],
-)
-async def test_unusable_range_is_ignored(twenty: Path, header: str) -> None:
+@pytest.mark.parametrize(("header", "message"), UNUSABLE_RANGES)
+async def test_unusable_range_is_a_400_naming_the_problem(twenty: Path, header: str, message: str) -> None:
     status, headers, body = await run(
         FileResponse(twenty), make_scope(headers=[(b"range", header.encode("latin-1"))])
+    )
+    assert (status, body.decode()) == (400, message)
+    assert "content-range" not in headers
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("header", "message"), UNUSABLE_RANGES)
+async def test_unusable_range_is_ignored_when_asked(twenty: Path, header: str, message: str) -> None:
+    status, headers, body = await run(
+        LenientFileResponse(twenty), make_scope(headers=[(b"range", header.encode("latin-1"))])
     )
     assert status == 200
     assert body == twenty.read_bytes()
@@ -288,11 +302,29 @@ async def test_unusable_range_is_ignored(twenty: Path, header: str) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("response_class", [FileResponse, LenientFileResponse])
+async def test_inverted_range_past_the_end_is_416(twenty: Path, response_class: type[FileResponse]) -> None:
+    status, headers, _ = await run(response_class(twenty), make_scope(headers=[(b"range", b"bytes=30-25")]))
+    expected = 200 if response_class is LenientFileResponse else 416
+    assert status == expected
+    if expected == 416:
+        assert headers["content-range"] == "bytes */20"
+
+
+@pytest.mark.anyio
+async def test_an_invalid_spec_beside_a_valid_one(twenty: Path) -> None:
+    header = [(b"range", b"bytes=5-2, 2-5")]
+    status, _, body = await run(FileResponse(twenty), make_scope(headers=header))
+    assert (status, body) == (400, b"Range header: start must be less than end")
+    status, headers, body = await run(LenientFileResponse(twenty), make_scope(headers=header))
+    assert (status, headers["content-range"], body) == (206, "bytes 2-5/20", twenty.read_bytes()[2:6])
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("header", "status", "content_range"),
     [
         ("bytes=2-5", 206, "bytes 2-5/20"),
-        ("bytes=5-2, 2-5", 206, "bytes 2-5/20"),  # the invalid spec is skipped
         ("bytes=20-", 416, "bytes */20"),
         ("bytes=30-40", 416, "bytes */20"),
     ],

@@ -576,8 +576,11 @@ async def test_parse_range_is_half_open(tmp_path: Path) -> None:
 
 def test_parse_range_exceptions() -> None:
     response = FileResponse("x")
-    assert response._parse_range_header("nope", 10) is None  # ignored (RFC 9110), no longer a 400
-    assert MalformedRangeHeader().content == "Malformed range header."
+    with pytest.raises(MalformedRangeHeader) as malformed:
+        response._parse_range_header("nope", 10)
+    assert malformed.value.content == "Malformed range header."
+    response.ignore_unusable_range = True
+    assert response._parse_range_header("nope", 10) is None  # ignored (RFC 9110)
     with pytest.raises(RangeNotSatisfiable) as unsatisfiable:
         response._parse_range_header("bytes=10-", 10)
     assert unsatisfiable.value.max_size == 10
