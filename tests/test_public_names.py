@@ -20,24 +20,29 @@ import pytest
 
 pytest.importorskip("starlette")
 
-_PENDING = "incidental import in Starlette's module; lyre's {} is another owner's file: pending a re-export"
+_INCIDENTAL = (
+    "a standard-library, typing or anyio import that Starlette's module makes for its own use, not part of its "
+    "API; lyre's {} does not need it"
+)
 
 
-def _pending(lyre_file: str, *names: str) -> dict[str, str]:
-    return {name: _PENDING.format(lyre_file) for name in names}
+def _incidental(lyre_file: str, *names: str) -> dict[str, str]:
+    return {name: _INCIDENTAL.format(lyre_file) for name in names}
 
 
 # module (Starlette's path) -> {name: why lyre's module does not have it}
 NOT_PROVIDED: dict[str, dict[str, str]] = {
-    "starlette._exception_handler": _pending("_exception_handler.py", "Request", "WebSocket"),
-    "starlette.concurrency": _pending("concurrency.py", "Coroutine"),
-    "starlette.endpoints": _pending("endpoints.py", "Callable"),
-    "starlette.middleware": _pending("middleware/__init__.py", "Awaitable", "Callable"),
-    "starlette.middleware.base": _pending("middleware/base.py", "Mapping", "aclosing"),
-    "starlette.middleware.body_limit": _pending("middleware/body_limit.py", "cast"),
-    "starlette.middleware.errors": _pending("middleware/errors.py", "sys"),
-    "starlette.middleware.sessions": _pending("middleware/sessions.py", "b64decode", "b64encode", "typing"),
-    "starlette.responses": _pending(
+    "starlette._exception_handler": _incidental("_exception_handler.py", "Request", "WebSocket"),
+    "starlette.concurrency": _incidental("concurrency.py", "Coroutine"),
+    "starlette.endpoints": _incidental("endpoints.py", "Callable"),
+    "starlette.middleware": _incidental("middleware/__init__.py", "Awaitable", "Callable"),
+    "starlette.middleware.base": _incidental("middleware/base.py", "Mapping", "aclosing"),
+    "starlette.middleware.body_limit": _incidental("middleware/body_limit.py", "cast"),
+    "starlette.middleware.errors": _incidental("middleware/errors.py", "sys"),
+    "starlette.middleware.sessions": _incidental(
+        "middleware/sessions.py", "b64decode", "b64encode", "typing"
+    ),
+    "starlette.responses": _incidental(
         "responses.py",
         "asynccontextmanager",
         "format_datetime",
@@ -48,7 +53,7 @@ NOT_PROVIDED: dict[str, dict[str, str]] = {
         "partial",
         "token_hex",
     ),
-    "starlette.routing": _pending(
+    "starlette.routing": _incidental(
         "routing.py",
         "AbstractAsyncContextManager",
         "AbstractContextManager",
@@ -56,9 +61,9 @@ NOT_PROVIDED: dict[str, dict[str, str]] = {
         "asynccontextmanager",
         "types",
     ),
-    "starlette.schemas": _pending("schemas.py", "yaml"),
-    "starlette.templating": _pending("templating.py", "PathLike", "TYPE_CHECKING"),
-    "starlette.testclient": _pending(
+    "starlette.schemas": _incidental("schemas.py", "yaml"),
+    "starlette.templating": _incidental("templating.py", "PathLike", "TYPE_CHECKING"),
+    "starlette.testclient": _incidental(
         "testclient.py",
         "AbstractContextManager",
         "GeneratorType",
@@ -69,7 +74,7 @@ NOT_PROVIDED: dict[str, dict[str, str]] = {
         "inspect",
         "wait_futures",
     ),
-    "starlette.websockets": _pending("websockets.py", "cast"),
+    "starlette.websockets": _incidental("websockets.py", "cast"),
 }
 
 _PROBE = textwrap.dedent(
