@@ -52,11 +52,13 @@ test-pythons:
 lint: $(STAMP)
 	$(BIN)/ruff check lyre tests bench examples
 	$(BIN)/ruff format --check lyre tests bench examples compat
+	$(BIN)/mypy
 
 # Reformat the code (`make test` fails on unformatted files).
 format: $(STAMP)
 	$(BIN)/ruff format lyre tests bench examples compat
 
+# mypy checks lyre and tests (strict): the paths and settings are [tool.mypy] in pyproject.toml.
 typecheck: $(STAMP)
 	$(BIN)/mypy
 

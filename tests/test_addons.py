@@ -9,7 +9,8 @@ The cases run in a child pytest with the alias plugin (see ``_aliased_child``).
 from __future__ import annotations
 
 import pytest
-from _aliased_child import CASES_DIR, case_names, check_case, run_child
+
+from tests._aliased_child import CASES_DIR, case_names, check_case, run_child
 
 CASES = CASES_DIR / "test_addon_libraries.py"
 

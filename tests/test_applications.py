@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from lyre.applications import Lyre, Starlette
+from lyre.datastructures import UploadFile
 from lyre.exceptions import HTTPException, StarletteDeprecationWarning, WebSocketException
 from lyre.middleware import Middleware
+from lyre.middleware.base import RequestResponseEndpoint
 from lyre.middleware.body_limit import DEFAULT_MAX_BODY_SIZE, MAX_BODY_SIZE_SCOPE_KEY
 from lyre.requests import Request
 from lyre.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -168,7 +170,7 @@ def test_exception_handler_inside_base_middleware_sees_response() -> None:
     seen: list[int] = []
 
     class Spy(BaseHTTPMiddleware):
-        async def dispatch(self, request: Request, call_next: Any) -> Response:
+        async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
             response = await call_next(request)
             seen.append(response.status_code)
             return response
@@ -360,9 +362,9 @@ def test_generator_lifespans_warn_and_work() -> None:
         events.append("s-stop")
 
     with pytest.warns(StarletteDeprecationWarning, match="async generator function lifespans are deprecated"):
-        app1 = Lyre(lifespan=agen)
+        app1 = Lyre(lifespan=agen)  # type: ignore[arg-type]
     with pytest.warns(StarletteDeprecationWarning, match="^generator function lifespans are deprecated"):
-        app2 = Lyre(lifespan=gen)
+        app2 = Lyre(lifespan=gen)  # type: ignore[arg-type]
     with TestClient(app1):
         pass
     with TestClient(app2):
@@ -387,7 +389,7 @@ def test_old_decorators_work_with_warnings() -> None:
     with pytest.warns(StarletteDeprecationWarning, match="`middleware` decorator is deprecated"):
 
         @app.middleware("http")
-        async def add_header(request: Request, call_next: Any) -> Response:
+        async def add_header(request: Request, call_next: RequestResponseEndpoint) -> Response:
             response = await call_next(request)
             response.headers["x-mw"] = "yes"
             return response
@@ -521,7 +523,7 @@ def test_uploaded_files_are_closed_when_the_request_ends() -> None:
     async def upload(request: Request) -> Response:
         form = await request.form()
         kept.append(form["f"])
-        return PlainTextResponse(str(form["f"].filename))
+        return PlainTextResponse(str(cast(UploadFile, form["f"]).filename))
 
     app = Lyre(routes=[Route("/", upload, methods=["POST"])])
     r = TestClient(app).post("/", files={"f": ("a.txt", b"hello")})

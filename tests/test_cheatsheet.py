@@ -14,7 +14,7 @@ import json
 import re
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -451,7 +451,7 @@ def test_item_13a_state() -> None:
     assert State({"name": "Bo"}).name == "Bo"
 
 
-def login_required(func: Callable[..., Any]) -> Callable[..., Any]:
+def login_required(func: Callable[..., Awaitable[Response]]) -> Callable[..., Any]:
     @functools.wraps(func)
     async def wrapper(obj: Any, req: Request, *args: Any, **kwargs: Any) -> Response:
         if not req.session.get("login_user"):

@@ -8,7 +8,7 @@ import pickle
 import threading
 from collections.abc import Mapping, Sequence
 from tempfile import SpooledTemporaryFile
-from typing import Any
+from typing import Any, BinaryIO, cast
 from urllib.parse import urlsplit
 
 import pytest
@@ -744,7 +744,7 @@ def test_headers_odd_keys() -> None:
     assert "€" not in h
     assert h.get("€") is None
     assert h.getlist("€") == []
-    assert 1 not in h
+    assert 1 not in h  # type: ignore[comparison-overlap]
     assert None not in h
     with pytest.raises(KeyError):
         h["€"]
@@ -917,6 +917,8 @@ def test_upload_file_attributes() -> None:
 class RecordingSpooled(SpooledTemporaryFile):  # type: ignore[type-arg]
     """A spooled file that records which thread each blocking call ran on."""
 
+    _rolled: bool  # the stdlib's own flag (not in its type stubs): true once the data is on disk
+
     def __init__(self, max_size: int) -> None:
         super().__init__(max_size=max_size)
         self.calls: list[tuple[str, bool]] = []
@@ -944,7 +946,7 @@ class RecordingSpooled(SpooledTemporaryFile):  # type: ignore[type-arg]
 @pytest.mark.anyio
 async def test_upload_file_in_memory_runs_on_loop_thread() -> None:
     spooled = RecordingSpooled(max_size=100)
-    up = UploadFile(spooled, size=0)
+    up = UploadFile(cast(BinaryIO, spooled), size=0)
     await up.write(b"hello")
     await up.write(b" world")
     assert up.size == 11
@@ -967,7 +969,7 @@ async def test_upload_file_in_memory_runs_on_loop_thread() -> None:
 @pytest.mark.anyio
 async def test_upload_file_rollover_and_disk_io_run_in_worker_thread() -> None:
     spooled = RecordingSpooled(max_size=10)
-    up = UploadFile(spooled, size=0)
+    up = UploadFile(cast(BinaryIO, spooled), size=0)
     await up.write(b"12345")  # stays in memory
     await up.write(b"6789012")  # crosses max_size: rolls over -> thread
     assert spooled._rolled
@@ -989,7 +991,7 @@ async def test_upload_file_rollover_and_disk_io_run_in_worker_thread() -> None:
 @pytest.mark.anyio
 async def test_upload_file_exact_max_size_stays_in_memory() -> None:
     spooled = RecordingSpooled(max_size=10)
-    up = UploadFile(spooled)
+    up = UploadFile(cast(BinaryIO, spooled))
     await up.write(b"0123456789")
     assert not spooled._rolled
     assert up.size is None  # size stays None when it started as None
@@ -1043,7 +1045,9 @@ def test_form_data() -> None:
 async def test_form_data_close_closes_every_upload() -> None:
     f1, f2 = SpooledTemporaryFile(max_size=10), SpooledTemporaryFile(max_size=1)
     f2.write(b"rolled to disk")
-    form = FormData([("a", "1"), ("f", UploadFile(f1)), ("f", UploadFile(f2))])
+    form = FormData(
+        [("a", "1"), ("f", UploadFile(cast(BinaryIO, f1))), ("f", UploadFile(cast(BinaryIO, f2)))]
+    )
     await form.close()
     assert f1.closed and f2.closed
 
@@ -1106,7 +1110,7 @@ class FailingClose(io.BytesIO):
 async def test_form_data_close_closes_all_even_if_one_fails() -> None:
     bad = FailingClose()
     good = SpooledTemporaryFile(max_size=10)
-    form = FormData([("a", UploadFile(bad)), ("b", UploadFile(good))])
+    form = FormData([("a", UploadFile(bad)), ("b", UploadFile(cast(BinaryIO, good)))])
     with pytest.raises(OSError, match="disk gone"):
         await form.close()
     assert good.closed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -162,7 +162,7 @@ def test_handler_exceptions_propagate(anyio_backend: str) -> None:
         client(Lyre(routes=[Route("/", Broken)]), anyio_backend).post("/")
 
 
-def login_required(func: Callable[..., Any]) -> Callable[..., Any]:
+def login_required(func: Callable[..., Awaitable[Response]]) -> Callable[..., Any]:
     """The cheat-sheet's decorator shape: ``(obj, req, *args, **kwargs)``."""
 
     @functools.wraps(func)
@@ -401,7 +401,7 @@ def test_instance_attributes_set_before_init_are_honoured(anyio_backend: str) ->
                 self.delete = self.async_delete  # type: ignore[attr-defined]
             super().__init__(scope, receive, send)
 
-        async def get(self, request: Request) -> Response:
+        async def get(self, request: Request) -> Response:  # type: ignore[no-redef]
             return PlainTextResponse("async get")
 
         def sync_get(self, request: Request) -> Response:

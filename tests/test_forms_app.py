@@ -13,7 +13,7 @@ from lyre.middleware import Middleware
 from lyre.requests import Request
 from lyre.responses import JSONResponse, PlainTextResponse, Response
 from lyre.routing import Route
-from lyre.types import Receive, Scope, Send
+from lyre.types import Message, Receive, Scope, Send
 
 BOUNDARY = "lyre-e2e-boundary"
 
@@ -263,12 +263,12 @@ async def test_query_string_with_invalid_utf8_is_not_500() -> None:
 
     app = Lyre(routes=[Route("/", endpoint)])
     scope_query = b"q=\xff"
-    sent: list[dict[str, Any]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     scope = {

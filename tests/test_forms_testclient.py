@@ -10,6 +10,7 @@ from lyre.requests import ClientDisconnect, Request
 from lyre.responses import JSONResponse, PlainTextResponse, Response
 from lyre.routing import Route
 from lyre.testclient import TestClient
+from lyre.types import Message, Scope
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 781 + b"\x00" * 56
 
@@ -110,23 +111,23 @@ def test_client_disconnect_mid_upload_reaches_handler_and_closes_files() -> None
         f'--{boundary}\r\nContent-Disposition: form-data; name="f"; filename="big.bin"\r\n\r\n'.encode()
         + b"z" * 200_000
     )
-    messages = [
+    messages: list[Message] = [
         {"type": "http.request", "body": head, "more_body": True},
         {"type": "http.disconnect"},
     ]
-    sent: list[dict[str, object]] = []
+    sent: list[Message] = []
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> Message:
         return messages.pop(0) if messages else {"type": "http.disconnect"}
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     def spy(self: UploadFile, *args: object, **kwargs: object) -> None:
         original_init(self, *args, **kwargs)  # type: ignore[arg-type]
         created.append(self)
 
-    scope = {
+    scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",

@@ -18,6 +18,7 @@ from lyre.requests import ClientDisconnect, Request
 from lyre.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from lyre.routing import Route
 from lyre.testclient import TestClient
+from lyre.types import Message
 
 # -- a failing send -----------------------------------------------------------------------------
 
@@ -110,7 +111,7 @@ async def test_failing_send_reaches_the_server_unchanged(
     raised = error("send failed")
     attempts: list[str] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         attempts.append(message["type"])
         if message["type"] == failing:
             raise raised
@@ -141,7 +142,7 @@ async def test_send_failure_under_a_restreaming_middleware_is_not_swallowed(kind
 
     count = 0
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         nonlocal count
         count += 1
         if count == failing:

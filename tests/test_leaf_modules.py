@@ -150,7 +150,11 @@ def test_middleware_record() -> None:
 async def test_threadpool_helpers() -> None:
     main = threading.get_ident()
     assert await run_in_threadpool(threading.get_ident) != main
-    assert await run_in_threadpool(lambda a, b=0: a + b, 1, b=2) == 3
+
+    def add(a: int, b: int = 0) -> int:
+        return a + b
+
+    assert await run_in_threadpool(add, 1, b=2) == 3
     got = [item async for item in iterate_in_threadpool(iter([1, 2, 3]))]
     assert got == [1, 2, 3]
 

@@ -1131,7 +1131,7 @@ async def test_app_error_keeps_its_own_cause_when_raised_from_call_next() -> Non
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            {}["missing"]
+            {}["missing"]  # type: ignore[index]
         except KeyError:
             raise Boom("while handling")  # implicit context, no explicit cause
 

@@ -124,12 +124,12 @@ def test_fusion_switch_builds_the_layered_stack(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("LYRE_FUSION", "0")
     stack = Lyre(routes=[Route("/", hello)]).build_middleware_stack()
     assert type(stack) is ServerErrorMiddleware
-    inner = stack.app.app  # past the body limit
+    inner = stack.app.app  # type: ignore[attr-defined]  # past the body limit
     assert type(inner) is ExceptionMiddleware
     monkeypatch.setenv("LYRE_FUSION", "1")
     stack = Lyre(routes=[Route("/", hello)]).build_middleware_stack()
     assert type(stack) is FusedServerErrorMiddleware
-    assert type(stack.app.app) is FusedExceptionMiddleware
+    assert type(stack.app.app) is FusedExceptionMiddleware  # type: ignore[attr-defined]
 
 
 # ---- the body is counted where it is read ------------------------------------------------------

@@ -22,7 +22,7 @@ from lyre.requests import (
     empty_receive,
     empty_send,
 )
-from lyre.types import Message
+from lyre.types import Message, Receive
 
 
 def make_scope(**kw: Any) -> dict[str, Any]:
@@ -358,7 +358,7 @@ async def test_abandoned_stream_can_continue() -> None:
 @pytest.mark.anyio
 async def test_interleaved_streams_end_when_either_reads_the_last_chunk() -> None:
     calls = 0
-    inner = receiver(b"x", b"y")
+    inner: Receive = receiver(b"x", b"y")
 
     async def counting_receive() -> Message:
         nonlocal calls
@@ -478,7 +478,7 @@ async def test_send_push_promise_and_early_hints() -> None:
     await request.send_early_hints("</a.css>; rel=preload")
     assert sent == []
 
-    extensions = {"http.response.push": {}, "http.response.early_hint": {}}
+    extensions: dict[str, dict[str, Any]] = {"http.response.push": {}, "http.response.early_hint": {}}
     request = Request(make_scope(headers=headers, extensions=extensions), send=send)
     await request.send_push_promise("/style.css")
     await request.send_early_hints("</a.css>; rel=preload", "</b.js>; rel=preload")

@@ -25,8 +25,7 @@ from lyre.responses import (
     Response,
     StreamingResponse,
 )
-
-Message = dict[str, Any]
+from lyre.types import Message
 
 
 def make_scope(
@@ -269,7 +268,7 @@ def test_set_cookie_exact_formats() -> None:
     response.set_cookie("a", "b", expires=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC))
     response.set_cookie("a", "b", samesite="strict", domain="example.com", path=None)
     response.set_cookie("a", "b", samesite=None)
-    response.set_cookie("a", "b", samesite="None")
+    response.set_cookie("a", "b", samesite="None")  # type: ignore[arg-type]
     assert cookie_lines(response) == [
         "mycookie=value; Path=/; SameSite=lax",
         "mycookie=value; HttpOnly; Max-Age=60; Path=/; SameSite=lax; Secure",
@@ -365,7 +364,8 @@ def test_cookie_errors() -> None:
 def test_cookie_attribute_injection_rejected(field: str, bad: str) -> None:
     response = Response()
     with pytest.raises(ValueError):
-        response.set_cookie("a", "b", **{field: bad})
+        attribute: dict[str, Any] = {field: bad}
+        response.set_cookie("a", "b", **attribute)
     assert cookie_lines(response) == []
 
 
@@ -592,7 +592,7 @@ def test_public_names_importable() -> None:
         "MutableHeaders Receive Scope Send URL create_collapsing_task_group iterate_in_threadpool"
     ).split():
         assert hasattr(module, name), name
-    assert module.ClientDisconnect is ClientDisconnect
+    assert module.ClientDisconnect is ClientDisconnect  # type: ignore[attr-defined]
     assert Response.media_type is None and Response.charset == "utf-8"
 
 
@@ -708,4 +708,4 @@ def test_json_render_goes_through_a_patched_json_dumps() -> None:
         "separators": (",", ":"),
     }
     assert response.body == b'{"a":1}'
-    assert lyre.responses.json.dumps is json.dumps
+    assert lyre.responses.json.dumps is json.dumps  # type: ignore[attr-defined]

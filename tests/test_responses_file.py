@@ -18,8 +18,8 @@ from lyre.background import BackgroundTask
 from lyre.exceptions import StarletteDeprecationWarning
 from lyre.requests import ClientDisconnect
 from lyre.responses import FileResponse, MalformedRangeHeader, RangeNotSatisfiable
+from lyre.types import Message
 
-Message = dict[str, Any]
 CONTENT = b"0123456789abcdefghij"
 
 
@@ -694,7 +694,7 @@ def handed_out(monkeypatch: pytest.MonkeyPatch) -> list[anyio.AsyncFile[bytes]]:
     handles: list[anyio.AsyncFile[bytes]] = []
     real_open_file = anyio.open_file
 
-    async def recording(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+    async def recording(file: Any, mode: Any = "r", *args: Any, **kwargs: Any) -> Any:
         handle = await real_open_file(file, mode, *args, **kwargs)
         handles.append(handle)
         return handle

@@ -318,7 +318,7 @@ def test_url_path_for_routes_mounts_and_hosts() -> None:
                     Mount("/deep", name="d", routes=[Route("/z", ep, name="z")]),
                 ],
             ),
-            Mount("/static", app=ep, name="static"),
+            Mount("/static", app=ep, name="static"),  # type: ignore[arg-type]
             Host("{sub}.ex.com", name="h", app=inner),
             WebSocketRoute("/ws", ep, name="ws"),
         ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import yaml
@@ -122,7 +123,7 @@ def test_query_method_needs_openapi_3_2() -> None:
         ("4.0", True),
         (None, False),
     ):
-        base = {"info": {}} if version is None else {"openapi": version}
+        base: dict[str, Any] = {"info": {}} if version is None else {"openapi": version}
         schema = SchemaGenerator(base).get_schema([Route("/u", UserEndpoint)])
         assert ("query" in schema["paths"]["/u"]) is expected, version
     assert SchemaGenerator({"openapi": "3.2.0"}).get_schema([Route("/u", UserEndpoint)])["paths"]["/u"][

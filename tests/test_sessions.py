@@ -365,7 +365,7 @@ def test_signer_matches_itsdangerous(secret: str, timestamp: int) -> None:
 
 
 def test_a_replaced_signer_is_honoured() -> None:
-    middleware = SessionMiddleware(untouched, secret_key="k")
+    middleware = SessionMiddleware(untouched, secret_key="k")  # type: ignore[arg-type]
     middleware.signer = itsdangerous.TimestampSigner("k", salt="custom")
     value = middleware._cookie_line({"a": 1}).decode().split(";")[0].split("=", 1)[1]
     assert itsdangerous.TimestampSigner("k", salt="custom").unsign(value)

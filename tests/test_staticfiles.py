@@ -19,8 +19,7 @@ from lyre.exceptions import HTTPException
 from lyre.routing import Mount
 from lyre.staticfiles import NotModifiedResponse, StaticFiles
 from lyre.testclient import TestClient
-
-Message = dict[str, Any]
+from lyre.types import Message
 
 
 @pytest.fixture
@@ -597,7 +596,7 @@ def test_incidental_names_importable() -> None:
     )
     for name in names.split():
         assert hasattr(module, name), name
-    assert module.FileResponse is lyre.responses.FileResponse
+    assert module.FileResponse is lyre.responses.FileResponse  # type: ignore[attr-defined]
 
 
 @pytest.mark.anyio

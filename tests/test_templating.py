@@ -19,6 +19,7 @@ from lyre.responses import HTMLResponse
 from lyre.routing import Mount, Route
 from lyre.templating import Jinja2Templates, pass_context
 from lyre.testclient import TestClient
+from lyre.types import Message
 
 
 @pytest.fixture
@@ -103,7 +104,7 @@ def test_old_form_works_with_deprecation_warning(template_dir: Path) -> None:
 
 def test_old_and_new_forms_render_identically(template_dir: Path) -> None:
     templates = Jinja2Templates(directory=template_dir)
-    bodies: list[bytes] = []
+    bodies: list[bytes | memoryview] = []
 
     async def home(request: Request) -> Any:
         new = templates.TemplateResponse(request, "home.html", {"name": "Bo"}, status_code=201)
@@ -219,7 +220,7 @@ def test_missing_template_is_a_500_in_an_app(template_dir: Path) -> None:
 
 def test_directory_or_env_required(template_dir: Path) -> None:
     with pytest.raises(AssertionError, match="either 'directory' or 'env' arguments must be passed"):
-        Jinja2Templates()
+        Jinja2Templates()  # type: ignore[call-overload]
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir))
     with pytest.raises(AssertionError, match="either 'directory' or 'env' arguments must be passed"):
         Jinja2Templates(directory=template_dir, env=env)  # type: ignore[call-overload]
@@ -267,12 +268,12 @@ def test_url_for_in_mounted_app_honours_root_path_and_names(template_dir: Path) 
     # As a server behind a proxy sends it: ``path`` includes ``root_path``.
     scope = scope_for("/prefix/sub/abc")
     scope["root_path"] = "/prefix"
-    messages: list[dict[str, Any]] = []
+    messages: list[Message] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         messages.append(message)
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     import anyio
@@ -286,12 +287,12 @@ def test_debug_extension_message(template_dir: Path) -> None:
     templates = Jinja2Templates(directory=template_dir)
     request = Request(scope_for())
     response = templates.TemplateResponse(request, "escape.html", {"value": 1})
-    messages: list[dict[str, Any]] = []
+    messages: list[Message] = []
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         messages.append(message)
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         raise AssertionError
 
     import anyio

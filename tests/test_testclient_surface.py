@@ -82,7 +82,7 @@ def test_same_objects_as_their_home_modules() -> None:
     import lyre.testclient
     import lyre.websockets
 
-    assert lyre.testclient.WebSocketDisconnect is lyre.websockets.WebSocketDisconnect
+    assert lyre.testclient.WebSocketDisconnect is lyre.websockets.WebSocketDisconnect  # type: ignore[attr-defined]
     assert lyre.websockets.HTTPConnection is lyre.requests.HTTPConnection
     assert lyre.websockets.Response is lyre.responses.Response
     assert issubclass(lyre.websockets.WebSocket, lyre.requests.HTTPConnection)

@@ -113,7 +113,7 @@ async def test_accept_receive_send_close() -> None:
     await websocket.send_json({"k": "é", "n": [1, 2]})
     await websocket.send_json({"k": 1}, mode="binary")
     await websocket.close(code=1001)
-    assert websocket.application_state is WebSocketState.DISCONNECTED
+    assert websocket.application_state is WebSocketState.DISCONNECTED  # type: ignore[comparison-overlap]
     assert peer.sent == [
         {"type": "websocket.accept", "subprotocol": "chat", "headers": [(b"x-a", b"1")]},
         {"type": "websocket.send", "text": "t"},
@@ -291,7 +291,7 @@ async def test_denial_response_states() -> None:
     await websocket.send({"type": "websocket.http.response.body", "body": b"a", "more_body": True})
     assert websocket.application_state is WebSocketState.RESPONSE
     await websocket.send({"type": "websocket.http.response.body", "body": b"b"})
-    assert websocket.application_state is WebSocketState.DISCONNECTED
+    assert websocket.application_state is WebSocketState.DISCONNECTED  # type: ignore[comparison-overlap]
 
 
 @pytest.mark.anyio

@@ -25,6 +25,7 @@ import string
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import ModuleType
 from typing import Any
 from unittest import mock
@@ -228,7 +229,7 @@ def compare(build: Callable[[Pkg], Any], scope: dict[str, Any], body: Sequence[b
         except Exception as exc:  # building fails the same way in both, or not at all
             results.append([("build raised", type(exc).__name__)])
             continue
-        results.append(normalise(run(lambda app=app: drive(app, scope, body), backend), head=head))
+        results.append(normalise(run(partial(drive, app, scope, body), backend), head=head))
     assert results[1] == results[0], (
         f"lyre differs from Starlette for {scope['method']} {scope['path']!r} ({backend}):\n"
         f"  starlette: {results[0]!r}\n  lyre:      {results[1]!r}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from functools import partial
 from typing import Any
 
 import itsdangerous
@@ -102,7 +103,7 @@ def test_gzip(case: dict[str, Any]) -> None:
         app = pkg.gzip.GZipMiddleware(
             gzip_endpoint(pkg, case), minimum_size=case["minimum_size"], compresslevel=case["compresslevel"]
         )
-        views.append(_gzip_view(run(lambda app=app: drive(app, scope)), case["method"] == "HEAD"))
+        views.append(_gzip_view(run(partial(drive, app, scope)), case["method"] == "HEAD"))
     assert views[1] == views[0]
 
 
@@ -307,7 +308,7 @@ def test_https_redirect_websocket_scheme(scheme: str) -> None:
         scope = make_scope(
             scheme=scheme, path="/ws", headers=[(b"host", b"example.com")], scope_type="websocket"
         )
-        results.append(normalise(run(lambda app=app, scope=scope: drive(app, scope))))
+        results.append(normalise(run(partial(drive, app, scope))))
     assert results[1] == results[0]
 
 
@@ -318,6 +319,6 @@ def test_https_redirect_keeps_ipv6_brackets() -> None:
     locations = []
     for pkg in PKGS:
         app = pkg.httpsredirect.HTTPSRedirectMiddleware(pkg.responses.PlainTextResponse("ok"))
-        messages = run(lambda app=app: drive(app, scope))
+        messages = run(partial(drive, app, scope))
         locations.append(dict(messages[0]["headers"])[b"location"])
     assert locations == [b"https://::1/", b"https://[::1]/"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+from functools import partial
 from typing import Any
 
 import itsdangerous
@@ -225,7 +226,7 @@ def test_gzip_head_headers_match_starlette(kind: str, accept: bytes) -> None:
     for pkg in PKGS:
         app = pkg.gzip.GZipMiddleware(_gzip_case(pkg, kind))
         scope = make_scope(method="HEAD", headers=[(b"accept-encoding", accept)])
-        results.append(normalise(run(lambda app=app: drive(app, scope)), head=True))
+        results.append(normalise(run(partial(drive, app, scope)), head=True))
     starlette, lyre = results
     assert lyre == starlette
 

@@ -34,7 +34,7 @@ def urls(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
     text = f"{scheme}://{host}{'' if port is None else f':{port}'}{path}"
     text += f"?{query}" if query else ""
     text += f"#{fragment}" if fragment else ""
-    parts = {
+    parts: dict[str, object] = {
         "scheme": scheme,
         "hostname": host,
         "port": port,

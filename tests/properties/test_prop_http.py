@@ -348,7 +348,8 @@ JSON_VALUE = st.recursive(
 
 def session_cookie(answer: Any) -> str:
     (line,) = [v.decode("latin-1") for k, v in answer.raw_headers if k == b"set-cookie"]
-    return line.split(";", 1)[0].split("=", 1)[1]
+    cookie: str = line.split(";", 1)[0].split("=", 1)[1]
+    return cookie
 
 
 @budget(40)
