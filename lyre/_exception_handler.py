@@ -13,6 +13,7 @@ from __future__ import annotations
 from types import MethodType
 from typing import TYPE_CHECKING, Any
 
+from lyre._same_task import is_plain_response, leave_dispatch_task
 from lyre._utils import is_async_callable
 from lyre.concurrency import run_in_threadpool
 from lyre.exceptions import HTTPException
@@ -126,6 +127,9 @@ async def handle_exception(
     try:
         response = await _run_handler(handler, conn, exc)
         if response is not None:
+            if not is_plain_response(response.__class__):
+                # As in the endpoint adapter: such a response sends from its own task if need be.
+                await leave_dispatch_task()
             await response(scope, receive, tracker.track)
     finally:
         # Re-raised singletons must not keep request objects alive through their traceback.

@@ -32,6 +32,7 @@ from lyre._exception_handler import (
     tracker_for,
     wrap_app_handling_exceptions,
 )
+from lyre._same_task import _PLAIN_RESPONSES, is_plain_response, leave_dispatch_task
 from lyre._utils import get_route_path, is_async_callable, parse_host_header
 from lyre.concurrency import run_in_threadpool
 from lyre.convertors import CONVERTOR_TYPES, Convertor, StringConvertor
@@ -216,12 +217,15 @@ def request_response(func: Callable[[Request], Awaitable[Response] | Response]) 
         handed_send = False
         try:
             response = await call(request)
-            if response.__class__ in _PLAIN_RESPONSES or _is_plain(response.__class__):
+            if response.__class__ in _PLAIN_RESPONSES or is_plain_response(response.__class__):
                 # PERF (plaintext, json, path cells): a plain response sends start then one body,
                 # so no tracking wrapper: an exception from here on may follow the start.
                 handed_send = True
                 await response(scope, receive, send)
             else:
+                # It may send from other tasks: under a BaseHTTPMiddleware's same-task tier, the
+                # app continues in a task of its own from here (nothing was sent yet).
+                await leave_dispatch_task()
                 tracker, tracked_send = tracked(send)
                 await response(scope, receive, tracked_send)
         except Exception as exc:
@@ -237,18 +241,6 @@ def request_response(func: Callable[[Request], Awaitable[Response] | Response]) 
                 raise
 
     return app
-
-
-#: Response classes known to send exactly like ``Response`` (start, then one body).
-_PLAIN_RESPONSES: set[type] = set()
-
-
-def _is_plain(cls: type) -> bool:
-    """Whether ``cls`` sends like ``Response`` — memoised per class."""
-    if cls.__call__ is Response.__call__:  # type: ignore[comparison-overlap]
-        _PLAIN_RESPONSES.add(cls)
-        return True
-    return False
 
 
 def websocket_session(func: Callable[[WebSocket], Awaitable[None]]) -> ASGIApp:

@@ -27,19 +27,25 @@ How one request flows (same observable contract as Starlette 1.10):
   its response, e.g. the server's ``send`` raising ``OSError``) cancels the app and propagates
   unchanged. lyre keeps one quiet case: ``ClientDisconnect`` escaping ``dispatch`` (the client went
   away while the body was read) ends the request without an error.
+* The same-task tier (lyre): when all below is exactly lyre's own dispatch and the request goes to
+  a plain ``Route``, the app runs in dispatch's task instead, driven by ``lyre._same_task`` and
+  suspended at each response message; a response that may send from other tasks moves it to a
+  task of its own before sending anything, and the rest is the general path. Same contract.
 * lyre decision: if the wait in ``call_next`` is interrupted (a timeout around it), the app is
   cancelled, since nobody will ever read its response.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, MutableMapping
-from typing import Any, TypeVar
+import contextvars
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Coroutine, MutableMapping
+from typing import Any, NoReturn, TypeVar, cast
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from lyre import _same_task
 from lyre._utils import create_collapsing_task_group
 from lyre.requests import ClientDisconnect, Request
 from lyre.responses import Response
@@ -160,6 +166,33 @@ class _Handoff:
             writer.set()
 
 
+def _same_task_below(app: ASGIApp, scope: Scope) -> bool:
+    """Whether ``call_next`` may drive ``app`` in dispatch's task (the same-task tier).
+
+    Only when all that lies below is exactly lyre's own dispatch (``type(x) is``, no subclass, no
+    user middleware) and it will hand this request to a plain ``Route``'s endpoint adapter: that
+    code starts no task and holds no cancel scope across a send, and the adapter leaves the task
+    before sending a response that might (``_same_task.leave_dispatch_task``).
+    """
+    from lyre._fastpath import FusedExceptionMiddleware  # lazy: lyre._fastpath imports much
+    from lyre.middleware.body_limit import (
+        RESPONDER_SCOPE_KEY,
+        RequestBodyLimitMiddleware,
+        _DefaultBodyLimitMiddleware,
+    )
+    from lyre.routing import Match, Route
+
+    if app.__class__ is RequestBodyLimitMiddleware or app.__class__ is _DefaultBodyLimitMiddleware:
+        responder = scope.get(RESPONDER_SCOPE_KEY)
+        if responder is None or responder.declared_too_large:
+            return False
+        app = app.app  # type: ignore[attr-defined]
+    if app.__class__ is not FusedExceptionMiddleware:
+        return False
+    match, route, _ = app.router.select(scope)  # type: ignore[attr-defined]
+    return match is Match.FULL and route.__class__ is Route and route.app is route._inline_app  # type: ignore[union-attr]
+
+
 class _Call:
     """Everything one request through the middleware shares: dispatch, the app task, the response."""
 
@@ -178,6 +211,11 @@ class _Call:
     handoff: _Handoff | None = None
     body: AsyncGenerator[bytes | MutableMapping[str, Any], None] | None = None
     group: anyio.abc.TaskGroup
+    # The same-task tier: the app's coroutine, driven in dispatch's task (see ``_same_task``).
+    same_task = False  # chosen by ``BaseHTTPMiddleware.__call__`` for this request
+    coro: Coroutine[Any, Any, None] | None = None  # suspended at a send, until it returns
+    context: contextvars.Context | None = None
+    pending: list[Message] | None = None  # what the app sent at its last pause
 
     def __init__(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send, request: Request) -> None:
         self.app = app
@@ -192,21 +230,26 @@ class _Call:
         if self.started:
             raise RuntimeError("call_next() may only be called once per request.")
         self.started = True
-        handoff = self.handoff = _Handoff()
+        if _same_task_below(self.app, self.scope):
+            self.same_task = True
+            return await self._call_next_same_task()
+        self.handoff = _Handoff()
         self.app_scope = anyio.CancelScope()
         # start_soon copies the current context: the app sees what dispatch set so far, and what
         # it sets stays in its own copy.
         self.group.start_soon(self._run_app)
+        return await self._first_response()
+
+    async def _first_response(self) -> Response:
+        """The app runs in its own task: wait for its ``http.response.start``."""
+        handoff = self.handoff
+        assert handoff is not None and self.app_scope is not None
         try:
             first = await handoff.get()
         except anyio.EndOfStream:
             error = self.app_error
             if error is not None:
-                self.error_raised = True
-                # Keep what the app's error came from as its cause; the end-of-stream this is
-                # raised from stays out of sight.
-                origin = error.__cause__ if error.__cause__ is not None else error.__context__
-                raise error from origin
+                self._raise_app_error(error)
             if self.app_disconnected:
                 raise ClientDisconnect() from None
             raise RuntimeError("No response returned.") from None
@@ -220,6 +263,156 @@ class _Call:
         self.trailers = bool(first.get("trailers", False))
         self.body = self._body(handoff)
         return _StreamingResponse(self, first, self.body)
+
+    def _raise_app_error(self, error: Exception) -> NoReturn:
+        """Raise the app's error from ``call_next``, the same way on both tiers.
+
+        It surfaces as the end of the app's message stream is handled (that end-of-stream is its
+        suppressed context); what the error came from stays its cause.
+        """
+        self.error_raised = True
+        try:
+            raise anyio.EndOfStream
+        except anyio.EndOfStream:
+            origin = error.__cause__ if error.__cause__ is not None else error.__context__
+            raise error from origin
+
+    # -- the same-task tier ------------------------------------------------------------------------
+
+    async def _call_next_same_task(self) -> Response:
+        """Run the app in this task, in a copy of dispatch's context, up to its first message.
+
+        Taken only below exactly lyre's own dispatch (see ``BaseHTTPMiddleware.__call__``); a
+        response that may send from other tasks makes the app continue in a task of its own
+        (``_escape``), so from then on this request follows the general path.
+        """
+        context = self.context = contextvars.copy_context()
+        self.pending = []
+        coro = self.coro = cast(
+            "Coroutine[Any, Any, None]", self.app(self.scope, self.app_receive, self.same_task_send)
+        )
+        try:
+            state = await _same_task.drive(coro, context)
+        except Exception as exc:
+            self.coro = None
+            self._raise_app_error(exc)
+        except BaseException:
+            self.coro = None
+            raise
+        if state == _same_task.ESCAPED:
+            self._escape()
+            return await self._first_response()
+        if state == _same_task.FINISHED:
+            self.coro = None
+            if self.app_disconnected:
+                raise ClientDisconnect()
+            raise RuntimeError("No response returned.")
+        first = self.pending.pop(0)
+        if first["type"] != "http.response.start":
+            self.abandon_same_task()
+            raise RuntimeError(f"Expected 'http.response.start' from the app, got {first['type']!r}.")
+        self.trailers = bool(first.get("trailers", False))
+        self.body = self._body_same_task()
+        return _StreamingResponse(self, first, self.body)
+
+    def _escape(self) -> None:
+        """The suspended app continues in a task of its own: the general path from here on."""
+        self.same_task = False
+        self.handoff = _Handoff()
+        self.app_scope = anyio.CancelScope()
+        self.group.start_soon(self._run_app)
+
+    async def same_task_send(self, message: Message) -> None:
+        """The app's ``send`` in the same-task tier: a response message pauses the app."""
+        if not self.same_task:
+            await self.app_send(message)
+            return
+        kind = message["type"]
+        if kind == "http.response.early_hint" or kind == "http.response.debug":
+            await self.app_send(message)  # passed on (or kept) at once, as on the general path
+            return
+        if self.finished:
+            if kind == "http.response.body" and message.get("more_body", False):
+                raise _Discarded()
+            return
+        if not _same_task.stepping():
+            raise RuntimeError(
+                "BaseHTTPMiddleware: a response message was sent from a task the endpoint started; "
+                "send the response from the endpoint's own task"
+            )
+        pending = self.pending
+        assert pending is not None
+        pending.append(message)
+        await _same_task.pause()
+
+    async def _body_same_task(self) -> BodyStreamGenerator:
+        """``_body`` for the same-task tier: each message is pulled by resuming the app."""
+        trailers = self.trailers
+        pending = self.pending
+        assert pending is not None and self.context is not None
+        while True:
+            if not pending:
+                coro = self.coro
+                if coro is None:
+                    return
+                try:
+                    state = await _same_task.drive(coro, self.context)
+                except Exception as exc:
+                    self.coro = None
+                    if not _only_discarded(exc):
+                        self.app_error = exc
+                    return
+                except BaseException:
+                    self.coro = None
+                    raise
+                if state == _same_task.FINISHED:
+                    self.coro = None
+                    return
+                if state == _same_task.ESCAPED:  # only lyre's own code is driven: never after a send
+                    self.abandon_same_task()
+                    raise RuntimeError("A response left the dispatch task after it had started.")
+                continue
+            message = pending.pop(0)
+            if message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                if chunk:
+                    yield chunk
+                if not message.get("more_body", False):
+                    if not trailers:
+                        return
+                    yield {"type": "http.response.body", "body": b"", "more_body": False}
+            else:
+                yield message
+                if _is_last(message, trailers):
+                    return
+
+    async def finish_same_task(self) -> None:
+        """After the response went out: let the app run to its end (its background tasks).
+
+        Its sends are dropped from now on and never pause, so it is driven to its end here, even
+        past a point where it would otherwise have left this task.
+        """
+        coro = self.coro
+        context = self.context
+        assert coro is not None and context is not None
+        try:
+            while await _same_task.drive(coro, context) != _same_task.FINISHED:
+                pass
+        except Exception as exc:
+            if not _only_discarded(exc):
+                self.app_error = exc
+        finally:
+            self.coro = None
+
+    def abandon_same_task(self) -> None:
+        """The app will not be resumed (dispatch failed): close it where it is suspended."""
+        coro = self.coro
+        self.coro = None
+        if coro is not None:
+            try:
+                coro.close()
+            except RuntimeError:
+                pass
 
     async def _body(self, handoff: _Handoff) -> BodyStreamGenerator:
         """The response body as the app sends it: chunks as ``bytes``, other messages as dicts."""
@@ -261,7 +454,13 @@ class _Call:
         assert self.app_scope is not None and self.handoff is not None
         try:
             with self.app_scope:
-                await self.app(self.scope, self.app_receive, self.app_send)
+                coro, context = self.coro, self.context
+                if coro is not None and context is not None:
+                    # Escaped from the same-task tier: carry on where the app left off.
+                    self.coro = None
+                    await _same_task.drive(coro, context)
+                else:
+                    await self.app(self.scope, self.app_receive, self.app_send)
         except BaseException as exc:
             if not _only_discarded(exc):
                 if not isinstance(exc, Exception):
@@ -423,6 +622,10 @@ class BaseHTTPMiddleware:
                     failure = exc
                     if call.app_scope is not None:
                         call.app_scope.cancel()
+                    call.abandon_same_task()
+                except BaseException:
+                    call.abandon_same_task()
+                    raise
                 finally:
                     call.finish()
         except BaseExceptionGroup as group_error:
@@ -434,6 +637,11 @@ class BaseHTTPMiddleware:
             body = call.body
             if body is not None:
                 await _close_quietly(body)
+        if call.coro is not None:
+            # The same-task tier: the app is still suspended at its last send. Leaving the task
+            # group gave other tasks a turn (as if the app had a task of its own), so requests
+            # served concurrently complete their responses before its background tasks start.
+            await call.finish_same_task()
         if failure is not None:
             if quiet:
                 return
