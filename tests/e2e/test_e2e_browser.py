@@ -182,7 +182,7 @@ def test_set_and_delete_the_cookie(page: Any, base_url: str) -> None:
     assert page.inner_text("#cookie-value") == "None"
 
     page.click("#set-cookie")
-    page.wait_for_function("document.querySelector('#cookie-value').textContent === \"'value'\"")
+    page.wait_for_function("document.querySelector('#cookie-value')?.textContent === \"'value'\"")
     [cookie] = [c for c in page.context.cookies() if c["name"] == "mycookie"]
     assert cookie["value"] == "value"
     assert cookie["httpOnly"] is True and cookie["secure"] is True and cookie["path"] == "/"
@@ -190,7 +190,7 @@ def test_set_and_delete_the_cookie(page: Any, base_url: str) -> None:
     assert page.evaluate("document.cookie") == ""  # HttpOnly: invisible to scripts
 
     page.click("#delete-cookie")
-    page.wait_for_function("document.querySelector('#cookie-value').textContent === 'None'")
+    page.wait_for_function("document.querySelector('#cookie-value')?.textContent === 'None'")
     assert [c for c in page.context.cookies() if c["name"] == "mycookie"] == []
 
 
@@ -211,7 +211,8 @@ def test_home_links_every_item_and_middleware_headers(page: Any, base_url: str) 
     for n in range(1, 17):
         assert page.query_selector(f"#item-{n}") is not None, n
     page.click("#item-16")
-    page.wait_for_function("document.querySelector('#hi-author').textContent === 'John'")
+    page.wait_for_url("**/middleware")
+    page.wait_for_function("document.querySelector('#hi-author')?.textContent === 'John'")
     assert page.inner_text("#hi-body") == "hi"
     assert page.inner_text("#hi-host") == base_url.removeprefix("http://")
 
