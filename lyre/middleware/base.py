@@ -174,7 +174,28 @@ def _same_task_below(app: ASGIApp, scope: Scope) -> bool:
     code starts no task and holds no cancel scope across a send, and the adapter leaves the task
     before sending a response that might (``_same_task.leave_dispatch_task``).
     """
-    from lyre._fastpath import FusedExceptionMiddleware  # lazy: lyre._fastpath imports much
+    known = _KNOWN
+    if not known:
+        _load_known()
+    limiters, fused, responder_key, full, route_class = known
+    if app.__class__ in limiters:
+        responder = scope.get(responder_key)
+        if responder is None or responder.declared_too_large:
+            return False
+        app = app.app  # type: ignore[attr-defined]
+    if app.__class__ is not fused:
+        return False
+    match, route, _ = app.router.select(scope)  # type: ignore[attr-defined]
+    return match is full and route.__class__ is route_class and route.app is route._inline_app  # type: ignore[union-attr]
+
+
+#: ``(limiter classes, FusedExceptionMiddleware, RESPONDER_SCOPE_KEY, Match.FULL, Route)``, loaded
+#: on first use (PERF: middleware cell; those modules import this one's users).
+_KNOWN: list[Any] = []
+
+
+def _load_known() -> None:
+    from lyre._fastpath import FusedExceptionMiddleware
     from lyre.middleware.body_limit import (
         RESPONDER_SCOPE_KEY,
         RequestBodyLimitMiddleware,
@@ -182,15 +203,8 @@ def _same_task_below(app: ASGIApp, scope: Scope) -> bool:
     )
     from lyre.routing import Match, Route
 
-    if app.__class__ is RequestBodyLimitMiddleware or app.__class__ is _DefaultBodyLimitMiddleware:
-        responder = scope.get(RESPONDER_SCOPE_KEY)
-        if responder is None or responder.declared_too_large:
-            return False
-        app = app.app  # type: ignore[attr-defined]
-    if app.__class__ is not FusedExceptionMiddleware:
-        return False
-    match, route, _ = app.router.select(scope)  # type: ignore[attr-defined]
-    return match is Match.FULL and route.__class__ is Route and route.app is route._inline_app  # type: ignore[union-attr]
+    limiters = frozenset({RequestBodyLimitMiddleware, _DefaultBodyLimitMiddleware})
+    _KNOWN[:] = [limiters, FusedExceptionMiddleware, RESPONDER_SCOPE_KEY, Match.FULL, Route]
 
 
 class _Call:
