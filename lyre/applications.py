@@ -35,8 +35,6 @@ from lyre.middleware.body_limit import (
     RequestBodyLimitMiddleware,
     RequestBodyLimitResponder,
     _DefaultBodyLimitMiddleware,
-    _RequestBodyLimitResponseSent,
-    _RequestBodyTooLarge,
 )
 from lyre.middleware.errors import ServerErrorMiddleware
 from lyre.middleware.exceptions import ExceptionMiddleware
@@ -208,18 +206,10 @@ class Lyre:
                     if app.__class__ is FusedExceptionMiddleware or RESPONDER_SCOPE_KEY in scope:
                         await app(scope, receive, send)
                     else:
-                        # ``responder.serve``, its steps run here.
+                        # The outermost body limit's responder, without its middleware's frame.
                         limiter: RequestBodyLimitMiddleware = app  # type: ignore[assignment]
                         responder = RequestBodyLimitResponder(limiter.app, limiter.max_body_size)
-                        downstream = responder.begin(scope, receive, send, True)
-                        try:
-                            await limiter.app(scope, responder.receive_with_limit, downstream)
-                        except _RequestBodyLimitResponseSent:
-                            pass
-                        except _RequestBodyTooLarge:
-                            await responder.answer_unhandled(scope)
-                        finally:
-                            responder.finish(scope)
+                        await responder.serve(scope, receive, send, True)
                 except Exception as exc:
                     started = scope.pop(STARTED_SCOPE_KEY, True)
                     await stack.answer_error(exc, scope, receive, send, started)

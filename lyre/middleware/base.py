@@ -275,7 +275,7 @@ class _Call:
             self.app_scope.cancel()
             raise RuntimeError(f"Expected 'http.response.start' from the app, got {first['type']!r}.")
         self.trailers = bool(first.get("trailers", False))
-        self.body = self._body(handoff)
+        self.body = self._body(handoff.get)
         return _StreamingResponse(self, first, self.body)
 
     def _raise_app_error(self, error: Exception) -> NoReturn:
@@ -326,7 +326,7 @@ class _Call:
             self.abandon_same_task()
             raise RuntimeError(f"Expected 'http.response.start' from the app, got {first['type']!r}.")
         self.trailers = bool(first.get("trailers", False))
-        self.body = self._body_same_task()
+        self.body = self._body(self._next_same_task)
         return _StreamingResponse(self, first, self.body)
 
     def _escape(self) -> None:
@@ -359,46 +359,32 @@ class _Call:
         pending.append(message)
         await _same_task.pause()
 
-    async def _body_same_task(self) -> BodyStreamGenerator:
-        """``_body`` for the same-task tier: each message is pulled by resuming the app."""
-        trailers = self.trailers
+    async def _next_same_task(self) -> Message:
+        """The app's next message, resuming it if need be; ``anyio.EndOfStream`` once it is done."""
         pending = self.pending
         assert pending is not None and self.context is not None
-        while True:
-            if not pending:
-                coro = self.coro
-                if coro is None:
-                    return
-                try:
-                    state = await _same_task.drive(coro, self.context)
-                except Exception as exc:
-                    self.coro = None
-                    if not _only_discarded(exc):
-                        self.app_error = exc
-                    return
-                except BaseException:
-                    self.coro = None
-                    raise
-                if state == _same_task.FINISHED:
-                    self.coro = None
-                    return
-                if state == _same_task.ESCAPED:  # only lyre's own code is driven: never after a send
-                    self.abandon_same_task()
-                    raise RuntimeError("A response left the dispatch task after it had started.")
-                continue
-            message = pending.pop(0)
-            if message["type"] == "http.response.body":
-                chunk = message.get("body", b"")
-                if chunk:
-                    yield chunk
-                if not message.get("more_body", False):
-                    if not trailers:
-                        return
-                    yield {"type": "http.response.body", "body": b"", "more_body": False}
-            else:
-                yield message
-                if _is_last(message, trailers):
-                    return
+        while not pending:
+            coro = self.coro
+            if coro is None:
+                raise anyio.EndOfStream
+            try:
+                state = await _same_task.drive(coro, self.context)
+            except Exception as exc:
+                # As on the general path: raised from the middleware once the response is out.
+                self.coro = None
+                if not _only_discarded(exc):
+                    self.app_error = exc
+                raise anyio.EndOfStream from None
+            except BaseException:
+                self.coro = None
+                raise
+            if state == _same_task.FINISHED:
+                self.coro = None
+                raise anyio.EndOfStream
+            if state == _same_task.ESCAPED:  # only lyre's own code is driven: never after a send
+                self.abandon_same_task()
+                raise RuntimeError("A response left the dispatch task after it had started.")
+        return pending.pop(0)
 
     async def finish_same_task(self) -> None:
         """After the response went out: let the app run to its end (its background tasks).
@@ -428,12 +414,15 @@ class _Call:
             except RuntimeError:
                 pass
 
-    async def _body(self, handoff: _Handoff) -> BodyStreamGenerator:
-        """The response body as the app sends it: chunks as ``bytes``, other messages as dicts."""
+    async def _body(self, next_message: Callable[[], Awaitable[Message]]) -> BodyStreamGenerator:
+        """The response body as the app sends it: chunks as ``bytes``, other messages as dicts.
+
+        ``next_message``: the hand-off's ``get`` (general path) or ``_next_same_task``.
+        """
         trailers = self.trailers
         while True:
             try:
-                message = await handoff.get()
+                message = await next_message()
             except anyio.EndOfStream:
                 return
             if message["type"] == "http.response.body":
