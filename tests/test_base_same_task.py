@@ -301,3 +301,29 @@ async def test_concurrent_requests_finish_responses_before_backgrounds(tier: str
     backgrounds = [i for i, e in enumerate(events) if e == "background"]
     assert len(finals) == 2 and len(backgrounds) == 2
     assert max(finals) < min(backgrounds)
+
+
+class FailsBeforeSending(Response):
+    """A response (not sending like ``Response``) that fails before its first message."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await anyio.sleep(0)
+        raise LookupError("gone")
+
+
+@pytest.mark.anyio
+async def test_a_failing_response_then_a_streaming_handler_response(tier: str) -> None:
+    async def endpoint(request: Request) -> Response:
+        return FailsBeforeSending()
+
+    async def on_lookup(request: Request, exc: Exception) -> Response:
+        async def parts() -> AsyncIterator[bytes]:
+            yield b"handled: "
+            await anyio.sleep(0)
+            yield str(exc).encode()
+
+        return StreamingResponse(parts(), status_code=410)
+
+    events = await Recorder().run(app_with(endpoint, exception_handlers={LookupError: on_lookup}))
+    assert events[0]["status"] == 410
+    assert b"".join(e.get("body", b"") for e in events[1:]) == b"handled: gone"

@@ -459,9 +459,12 @@ class _Call:
             with self.app_scope:
                 coro, context = self.coro, self.context
                 if coro is not None and context is not None:
-                    # Escaped from the same-task tier: carry on where the app left off.
+                    # Escaped from the same-task tier: carry on where the app left off. A later
+                    # request to leave (a handler's response after a failed one) needs nothing
+                    # more: this is the app's own task already.
                     self.coro = None
-                    await _same_task.drive(coro, context)
+                    while await _same_task.drive(coro, context) != _same_task.FINISHED:
+                        pass
                 else:
                     await self.app(self.scope, self.app_receive, self.app_send)
         except BaseException as exc:
