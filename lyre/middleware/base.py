@@ -405,7 +405,12 @@ class _Call:
             self.coro = None
 
     def abandon_same_task(self) -> None:
-        """The app will not be resumed (dispatch failed): close it where it is suspended."""
+        """The app will not be resumed (dispatch failed): close it where it is suspended.
+
+        Once handed to a task of its own, the app is that task's to run (and cancel) instead.
+        """
+        if not self.same_task:
+            return
         coro = self.coro
         self.coro = None
         if coro is not None:
