@@ -198,9 +198,9 @@ class Lyre:
             return
         try:
             if stack.__class__ is FusedServerErrorMiddleware:
-                # PERF (every cell): lyre's fused stack with its error layer inline — the same
-                # orchestration as ``FusedServerErrorMiddleware.__call__``, one frame fewer — and
-                # the outermost body limit's responder called without its middleware frame.
+                # PERF (every cell): lyre's fused stack with its error layer inline (as in
+                # ``FusedServerErrorMiddleware.__call__``) and the body limit's responder without its
+                # middleware frame; measured: 7.32 µs vs 7.79 µs per plaintext request (1.06x).
                 app = stack.app
                 try:
                     if app.__class__ is FusedExceptionMiddleware or RESPONDER_SCOPE_KEY in scope:

