@@ -250,18 +250,7 @@ class HTTPConnection(Mapping[str, Any], Generic[StateT]):
         scope = self.scope
         root = scope.get("app_root_path", scope.get("root_path", ""))
         path = root if root.endswith("/") else root + "/"
-        # PERF (no cell: base_url/url_for only): only the keys URL(scope=...) reads, no scope copy;
-        # measured: no gain above noise (2.23 µs vs 2.09 µs per call).
-        base_scope = {
-            "type": scope["type"],
-            "scheme": scope.get("scheme", "http"),
-            "server": scope.get("server"),
-            "headers": scope.get("headers", ()),
-            "root_path": root,
-            "path": path,
-            "query_string": b"",
-        }
-        return URL(scope=base_scope)
+        return URL(scope={**scope, "root_path": root, "path": path, "query_string": b""})
 
     @property
     def headers(self) -> Headers:

@@ -83,9 +83,7 @@ ContentStream = AsyncContentStream | SyncContentStream
 
 def _check_header_text(text: str, what: str) -> None:
     """Reject CR, LF and NUL (header injection / response splitting)."""
-    # PERF (no cell: content-type cache misses only): ``isprintable`` first, the precise check only
-    # when it fails; measured: no gain above noise (0.09-0.17 µs vs 0.10-0.22 µs per call).
-    if not text.isprintable() and ("\r" in text or "\n" in text or "\x00" in text):
+    if "\r" in text or "\n" in text or "\x00" in text:
         raise ValueError(f"Invalid {what} {text!r}: CR, LF and NUL are not allowed in headers.")
 
 
