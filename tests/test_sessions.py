@@ -364,6 +364,35 @@ def test_signer_matches_itsdangerous(secret: str, timestamp: int) -> None:
     assert ours.unsign(b"no-separators", None, timestamp) is None
 
 
+def test_signer_accepts_exactly_the_tampered_values_itsdangerous_accepts() -> None:
+    """Every one-character change of a signed value, judged by our signer and by itsdangerous.
+
+    Both must agree on each (base64's unused low bits and lenient decoding let a few spellings of
+    one signature verify in both; everything else is refused by both).
+    """
+    from lyre.middleware.sessions import _TimestampSigner
+
+    ours, theirs = _TimestampSigner("k"), itsdangerous.TimestampSigner("k")
+    now = int(time.time())
+    accepted = 0
+    for payload in (b"eyJ1c2VyIjogImJvIn0=", b"ab+/cd==", b"x"):
+        signed = ours.sign(payload, now)
+        for at in range(len(signed)):
+            for char in b"AZaz09._-=+/!~ ":
+                tampered = signed[:at] + bytes([char]) + signed[at + 1 :]
+                if tampered == signed:
+                    continue
+                try:
+                    expected: bytes | None = theirs.unsign(tampered, max_age=60)
+                except itsdangerous.BadData:
+                    expected = None
+                assert ours.unsign(tampered, 60, now) == expected, tampered
+                if expected is not None:
+                    assert expected == payload
+                    accepted += 1
+    assert accepted < 30  # only spellings of the same signature, a handful per value
+
+
 def test_a_replaced_signer_is_honoured() -> None:
     middleware = SessionMiddleware(untouched, secret_key="k")  # type: ignore[arg-type]
     middleware.signer = itsdangerous.TimestampSigner("k", salt="custom")

@@ -41,9 +41,12 @@ Message = dict[str, Any]
 FROZEN_TIME = 1_750_000_000.0
 
 #: Modest example counts: the whole differential suite stays within a few seconds per run
-#: (``LYRE_DIFF_EXAMPLES=500`` for a deeper local search).
+#: (``LYRE_DIFF_EXAMPLES=500`` for a deeper local search, with fresh examples each run; the default
+#: budget is derandomized so CI runs are repeatable).
+_DEEP = int(os.environ.get("LYRE_DIFF_EXAMPLES", "0"))
 FAST = settings(
-    max_examples=int(os.environ.get("LYRE_DIFF_EXAMPLES", "25")),
+    max_examples=_DEEP or 25,
+    derandomize=not _DEEP,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     database=None,

@@ -3,6 +3,10 @@
 Properties check invariants of lyre alone (round-trips hold, nothing raises, never a 500), on
 well-formed *and* hostile input; comparison with Starlette lives in tests/differential.
 ``LYRE_PROPERTY_EXAMPLES=n`` raises every budget for a deeper local search.
+
+At the default budgets the examples are derandomized (the same every run), so ``make test`` and CI
+are repeatable; a deeper search (``LYRE_PROPERTY_EXAMPLES``) draws fresh examples each run, and what
+it finds becomes a fixed test.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ def budget(examples: int) -> settings:
     """Hypothesis settings for one property: ``examples`` by default, no deadline, no database."""
     return settings(
         max_examples=_SCALE or examples,
+        derandomize=not _SCALE,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

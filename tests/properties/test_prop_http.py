@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
+import itsdangerous
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -361,13 +362,22 @@ def test_session_round_trip_and_tampering(session: dict[str, Any], data: st.Data
     cookie = session_cookie(stored)
     loaded = call(SESSION_APP, http_scope(headers=[(b"cookie", f"session={cookie}".encode())]))
     assert json.loads(loaded.body) == session
-    # Any change to the cookie value: an empty session, never a 500.
+    # Any change to the cookie value: an empty session, never a 500 and never other data. The one
+    # change that keeps the session is one itsdangerous (whose wire format we share) also accepts:
+    # base64 leaves the low bits of a signature's last character unused, and its decoder is
+    # lenient, so a few spellings of the same signature verify.
     at = data.draw(st.integers(0, len(cookie) - 1))
     char = data.draw(st.sampled_from(string.ascii_letters + string.digits + "._-=+/"))
     assume(cookie[at] != char)
     tampered = cookie[:at] + char + cookie[at + 1 :]
+    try:
+        itsdangerous.TimestampSigner("property-secret").unsign(tampered)
+    except itsdangerous.BadData:
+        expected: dict[str, Any] = {}
+    else:
+        expected = session
     answer = call(SESSION_APP, http_scope(headers=[(b"cookie", f"session={tampered}".encode())]))
-    assert (answer.status, json.loads(answer.body)) == (200, {})
+    assert (answer.status, json.loads(answer.body)) == (200, expected)
 
 
 # -- a whole app fed hostile requests: never a 500, never an exception ------------------------------
