@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test test-pythons lint format typecheck bench compat compat-starlette clean
+.PHONY: run test test-pythons lint format typecheck bench bench-instructions compat compat-starlette clean
 
 # The development install: editable, in setuptools' "compat" mode (a plain path entry), so type
 # checkers see lyre as they see any installed package (the default mode's import hook hides it from
@@ -65,6 +65,13 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
 	$(BIN)/python bench/run.py
+
+# Instructions per request under valgrind's callgrind (lyre, Starlette, raw ASGI): a count that does
+# not move with the machine's load, for judging a change before and after (bench/instructions.py).
+bench-instructions: $(STAMP)
+	bash scripts/install-valgrind.sh
+	$(BIN)/python -m pip install -q -r bench/requirements.txt
+	$(BIN)/python bench/instructions.py
 
 # Starlette 1.10's and FastAPI's own test suites on lyre through the starlette alias (FastAPI 0.165.0,
 # then the newest release), with Starlette's baseline run on the real Starlette beside it.
