@@ -77,7 +77,8 @@ async def _close_form(scope: Scope) -> None:
     """Close the upload files of the form parsed during this request (deterministically, at its end)."""
     form = scope.get("lyre.form")
     close = getattr(form, "close", None)
-    if close is not None:
+    # A form known to hold no file has nothing to close: no shielded scope for it.
+    if close is not None and getattr(form, "_may_hold_files", True):
         with anyio.CancelScope(shield=True):
             await close()
 

@@ -455,7 +455,9 @@ class FormParser:
         except BaseException:
             await _close_stream(self.stream)
             raise
-        return FormData(self._items)
+        form = FormData(self._items)
+        form._may_hold_files = False  # fields only: closing it has nothing to do
+        return form
 
 
 # multipart ------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ from typing import Any, Generic, NoReturn
 
 import anyio
 
+from lyre import formparsers as _formparsers
 from lyre._utils import AwaitableOrContextManager, AwaitableOrContextManagerWrapper
 from lyre.datastructures import URL, Address, FormData, Headers, QueryParams, State
 from lyre.exceptions import HTTPException
@@ -523,9 +524,7 @@ class Request(HTTPConnection[StateT]):
         if shared is not _MISSING:
             self._form = shared
             return shared  # type: ignore[no-any-return]
-        from lyre import formparsers
-
-        formparsers._require_multipart()
+        _formparsers._require_multipart()
         media_type = _media_type(self.headers.get("content-type"))
         parser: FormParser | MultiPartParser
         if media_type == "multipart/form-data":

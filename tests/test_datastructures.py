@@ -1052,6 +1052,16 @@ async def test_form_data_close_closes_every_upload() -> None:
     assert f1.closed and f2.closed
 
 
+@pytest.mark.anyio
+async def test_form_data_close_closes_uploads_given_every_way() -> None:
+    by_mapping, by_keyword, by_copy = (SpooledTemporaryFile(max_size=10) for _ in range(3))
+    await FormData({"f": UploadFile(cast(BinaryIO, by_mapping))}).close()
+    await FormData(f=UploadFile(cast(BinaryIO, by_keyword))).close()
+    await FormData(FormData([("f", UploadFile(cast(BinaryIO, by_copy)))])).close()
+    assert by_mapping.closed and by_keyword.closed and by_copy.closed
+    await FormData().close()  # nothing to close
+
+
 # --------------------------------------------------------------------------------------------------
 # Differential checks against the standard library (seeded, deterministic)
 # --------------------------------------------------------------------------------------------------
