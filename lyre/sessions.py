@@ -26,6 +26,7 @@ import re
 import secrets
 import tempfile
 import time
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -332,6 +333,7 @@ class RedisStore(SessionStore):
         self._async_client: redis.asyncio.Redis | None = None
         self._sync_client: redis.Redis | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncGenerator[None] | None = None
         self._client_options = client_options
         if isinstance(url_or_client, str):
             self._url = url_or_client
@@ -362,9 +364,9 @@ class RedisStore(SessionStore):
         """Close the clients this store made (a client handed in stays the application's to close)."""
         if self._url is None:
             return
-        if self._async_client is not None:
-            client, self._async_client, self._client_loop = self._async_client, None, None
-            await client.aclose()
+        if self._closer is not None:
+            closer, self._closer, self._async_client, self._client_loop = self._closer, None, None, None
+            await closer.aclose()  # closes the client (on this loop; see _asyncio_client)
         if self._sync_client is not None:
             sync_client, self._sync_client = self._sync_client, None
             await anyio.to_thread.run_sync(sync_client.close)
@@ -375,22 +377,32 @@ class RedisStore(SessionStore):
         try:
             loop = _running_asyncio_loop()
             if loop is not None and self._sync_client is None:
-                client = self._asyncio_client(loop)
+                client = await self._asyncio_client(loop)
                 return await getattr(client, command)(*args, **kwargs)
             sync_client = self._threaded_client()
             return await anyio.to_thread.run_sync(lambda: getattr(sync_client, command)(*args, **kwargs))
         except (redis.exceptions.RedisError, OSError) as exc:
             raise SessionStoreUnavailable(f"{self!r}: {command} failed: {exc!r}") from exc
 
-    def _asyncio_client(self, loop: asyncio.AbstractEventLoop) -> redis.asyncio.Redis:
+    async def _asyncio_client(self, loop: asyncio.AbstractEventLoop) -> redis.asyncio.Redis:
+        """The ``redis.asyncio`` client for ``loop``: the application's, or one made for this loop.
+
+        A client made here is closed on its own loop when that loop shuts down: an async generator
+        holding it is started on the loop, and asyncio closes the loop's unfinished async generators
+        (``loop.shutdown_asyncgens()``, which ``asyncio.run``, uvicorn and anyio call) before closing
+        it. Without that, a client left behind by a finished loop (a ``TestClient`` without ``with``
+        runs each request on a new loop) would leak its sockets with ``ResourceWarning``.
+        """
         import redis.asyncio
 
         if self._url is None:
             assert self._async_client is not None
             return self._async_client
         if self._async_client is None or self._client_loop is not loop:
-            self._async_client = redis.asyncio.Redis.from_url(self._url, **self._client_options)
-            self._client_loop = loop
+            client = redis.asyncio.Redis.from_url(self._url, **self._client_options)
+            closer = _close_when_loop_ends(client)
+            await closer.asend(None)
+            self._async_client, self._client_loop, self._closer = client, loop, closer
         return self._async_client
 
     def _threaded_client(self) -> redis.Redis:
@@ -410,6 +422,14 @@ class RedisStore(SessionStore):
             return f"RedisStore({_hide_password(self._url)!r})"
         client = self._async_client if self._async_client is not None else self._sync_client
         return f"RedisStore({type(client).__module__}.{type(client).__name__})"
+
+
+async def _close_when_loop_ends(client: redis.asyncio.Redis) -> AsyncGenerator[None]:
+    """Suspended until closed: by ``RedisStore.aclose`` or by the loop's ``shutdown_asyncgens``."""
+    try:
+        yield
+    finally:
+        await client.aclose()
 
 
 def _running_asyncio_loop() -> asyncio.AbstractEventLoop | None:

@@ -7,6 +7,7 @@ The behavioural tests run against every store (parametrized), on asyncio and tri
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import json
 import logging
@@ -41,6 +42,7 @@ from lyre.sessions import (
     new_session_id,
     rotate,
 )
+from lyre.testclient import TestClient
 from lyre.types import Message
 from lyre.websockets import WebSocket
 from tests._redis_server import free_port
@@ -563,6 +565,21 @@ async def test_redis_store_with_an_asyncio_client_under_trio_says_why(
     client = redis.asyncio.Redis.from_url(redis_url)  # never connected, nothing to close
     with pytest.raises(RuntimeError, match="only runs on asyncio"):
         await RedisStore(client).load(new_session_id())
+
+
+def test_redis_store_under_a_test_client_with_a_loop_per_request(redis_url: str) -> None:
+    # A TestClient without ``with`` runs every request on a new event loop: each loop gets its own
+    # client, closed when that loop shuts down (no leaked sockets, which warnings-as-errors would catch).
+    store = RedisStore(redis_url, prefix=f"tc:{uuid.uuid4().hex}:")
+    client = TestClient(make_app(store))
+    for n in range(3):
+        assert client.get("/put", params={"n": str(n)}).status_code == 200
+        assert client.get("/whoami").json() == {"n": str(n)}
+    gc.collect()
+    with TestClient(make_app(store)) as same_loop:
+        same_loop.cookies = client.cookies
+        assert same_loop.get("/whoami").json() == {"n": "2"}
+    gc.collect()
 
 
 def test_redis_store_rejects_other_objects() -> None:
