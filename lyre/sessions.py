@@ -218,7 +218,7 @@ class FileStore(SessionStore):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise SessionStoreUnavailable(f"{self!r} cannot read {path.name}: {exc}") from exc
+            raise SessionStoreUnavailable(f"cannot read session file {path.name}: {exc}") from exc
         entry = _load_json(text)
         if (
             entry is None
@@ -249,7 +249,7 @@ class FileStore(SessionStore):
                 self._unlink_quietly(Path(temp))
                 raise
         except OSError as exc:
-            raise SessionStoreUnavailable(f"{self!r} cannot write {path.name}: {exc}") from exc
+            raise SessionStoreUnavailable(f"cannot write session file {path.name}: {exc}") from exc
         if sweep:
             try:
                 self._sweep_sync(self.sweep_batch)
@@ -262,7 +262,7 @@ class FileStore(SessionStore):
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise SessionStoreUnavailable(f"{self!r} cannot delete {path.name}: {exc}") from exc
+            raise SessionStoreUnavailable(f"cannot delete session file {path.name}: {exc}") from exc
 
     def _sweep_sync(self, limit: int | None) -> int:
         try:
@@ -382,7 +382,10 @@ class RedisStore(SessionStore):
             sync_client = self._threaded_client()
             return await anyio.to_thread.run_sync(lambda: getattr(sync_client, command)(*args, **kwargs))
         except (redis.exceptions.RedisError, OSError) as exc:
-            raise SessionStoreUnavailable(f"{self!r}: {command} failed: {exc!r}") from exc
+            # str(), not repr(): redis-py's repr of an error can be a bare category.
+            raise SessionStoreUnavailable(
+                f"Redis {command.upper()} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     async def _asyncio_client(self, loop: asyncio.AbstractEventLoop) -> redis.asyncio.Redis:
         """The ``redis.asyncio`` client for ``loop``: the application's, or one made for this loop.
