@@ -194,12 +194,13 @@ class FileStore(SessionStore):
         return await anyio.to_thread.run_sync(self._load_sync, self.path_for(session_id))
 
     async def save(self, session_id: str, data: dict[str, Any], max_age: int) -> None:
-        text = json.dumps({"expires": time.time() + max_age, "data": json.loads(_dump_session(data))})
         now = time.time()
+        expires = now + max_age
+        text = f'{{"expires":{expires!r},"data":{_dump_session(data)}}}'
         sweep = now >= self._next_sweep
         if sweep:
             self._next_sweep = now + self.sweep_interval
-        await anyio.to_thread.run_sync(self._save_sync, self.path_for(session_id), text, sweep)
+        await anyio.to_thread.run_sync(self._save_sync, self.path_for(session_id), text, expires, sweep)
 
     async def delete(self, session_id: str) -> None:
         await anyio.to_thread.run_sync(self._delete_sync, self.path_for(session_id))
@@ -232,7 +233,7 @@ class FileStore(SessionStore):
         data: dict[str, Any] = entry["data"]
         return data
 
-    def _save_sync(self, path: Path, text: str, sweep: bool) -> None:
+    def _save_sync(self, path: Path, text: str, expires: float, sweep: bool) -> None:
         try:
             try:
                 fd, temp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".session")
@@ -242,8 +243,7 @@ class FileStore(SessionStore):
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as file:
                     file.write(text)
-                expires = json.loads(text)["expires"]
-                os.utime(temp, (expires, expires))
+                os.utime(temp, (expires, expires))  # the mtime is the expiry: sweeping only stats
                 os.replace(temp, path)
             except BaseException:
                 self._unlink_quietly(Path(temp))
