@@ -308,10 +308,10 @@ class RedisStore(SessionStore):
     session id, with Redis' own expiry set to ``max_age``. ``client_options`` go to ``from_url``.
 
     Built from a URL, the store makes its client lazily, on the event loop that first uses it: on
-    asyncio a ``redis.asyncio`` client (a new one if a different loop uses it later, as a test client
-    without ``with`` does); under trio, where ``redis.asyncio`` cannot run, a ``redis.Redis`` client
-    in worker threads. Errors from Redis (connection refused, timeouts, ...) raise
-    :class:`SessionStoreUnavailable`.
+    asyncio a ``redis.asyncio`` client, closed when that loop shuts down (a different loop later, as
+    under a test client without ``with``, gets its own); under trio, where ``redis.asyncio`` cannot
+    run, a ``redis.Redis`` client in worker threads. Errors from Redis (connection refused, timeouts,
+    ...) raise :class:`SessionStoreUnavailable`.
     """
 
     def __init__(

@@ -608,6 +608,15 @@ def test_lyre_sessions_imports_without_redis_and_redis_store_names_the_extra() -
     assert "pip install 'lyre-asgi[redis]'" in result.stdout
 
 
+def test_redis_is_its_own_extra_installed_by_the_test_extra() -> None:
+    import tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["redis"] == ["redis>=5"]
+    assert "lyre-asgi[redis]" in extras["test"]
+    assert not any(requirement.startswith("redis") for requirement in extras["full"])
+
+
 # -- cookie sessions are unchanged -------------------------------------------------------------------
 
 
