@@ -34,6 +34,7 @@ run: $(RUNSTAMP)
 # the fused default stack and with it off (LYRE_FUSION=0), so both stack shapes stay one behaviour.
 test: $(STAMP)
 	bash scripts/install-browser.sh $(BIN)/python
+	bash scripts/install-redis.sh
 	$(BIN)/ruff check lyre tests bench examples
 	$(BIN)/ruff format --check lyre tests bench examples compat
 	$(BIN)/mypy

@@ -280,6 +280,15 @@ PUBLIC: dict[str, list[str]] = {
         "websocket_session",
         "wrap_app_handling_exceptions",
     ],
+    "lyre.sessions": [
+        "FileStore",
+        "MemoryStore",
+        "RedisStore",
+        "SessionStore",
+        "SessionStoreUnavailable",
+        "new_session_id",
+        "rotate",
+    ],
     "lyre.schemas": [
         "BaseRoute",
         "BaseSchemaGenerator",

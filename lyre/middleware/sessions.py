@@ -12,6 +12,9 @@ lyre decisions (safer by default, invisible to well-formed traffic):
 * A session cookie larger than browsers keep (``name=value`` over 4096 bytes) would be dropped by
   the browser without a word; lyre raises ``ValueError`` stating the size instead (a 500 before the
   response starts), so the problem shows up in development rather than as "logged out" users.
+
+With ``store=`` (a :class:`lyre.sessions.SessionStore`) the data stays on the server and the cookie
+carries only a signed random id: see :mod:`lyre.sessions` and ``_StoreSessions`` below.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import time
 from typing import Any, Literal
 
@@ -34,6 +38,15 @@ except ModuleNotFoundError:  # pragma: no cover - exercised in a subprocess test
 
 from lyre.datastructures import MutableHeaders, Secret
 from lyre.requests import HTTPConnection, cookie_parser
+from lyre.sessions import (
+    _SCOPE_KEY,
+    SessionStore,
+    SessionStoreUnavailable,
+    _dump_session,
+    _is_session_id,
+    _SessionState,
+    new_session_id,
+)
 from lyre.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["HTTPConnection", "MutableHeaders", "Session", "SessionMiddleware"]
@@ -208,6 +221,8 @@ class SessionMiddleware:
         https_only: bool = False,
         domain: str | None = None,
         partitioned: bool = False,
+        *,
+        store: SessionStore | None = None,
     ) -> None:
         secret = str(secret_key)
         flags = ["httponly", f"samesite={same_site}"]
@@ -230,6 +245,8 @@ class SessionMiddleware:
             f"{session_cookie}=null; path={path}; {_CLEARED_EXPIRES}{self.security_flags}"
         ).encode("latin-1")
         self._cookie_key = session_cookie.encode("latin-1")
+        self.store = store
+        self._store_sessions = None if store is None else _StoreSessions(self, store)
 
     def _load(self, scope: Scope) -> dict[str, Any] | None:
         """The session stored in the request's cookie, or ``None`` if absent or invalid."""
@@ -264,6 +281,9 @@ class SessionMiddleware:
         scope_type = scope["type"]
         if scope_type != "http" and scope_type != "websocket":
             await self.app(scope, receive, send)
+            return
+        if self._store_sessions is not None:
+            await self._store_sessions(scope, receive, send)
             return
 
         loaded = self._load(scope)
@@ -314,3 +334,155 @@ class SessionMiddleware:
                 "Store less in the session, e.g. an id pointing to server-side data."
             )
         return f"{self.session_cookie}={value}{self._cookie_tail}".encode("latin-1")
+
+
+logger = logging.getLogger("lyre.sessions")
+
+_UNAVAILABLE_BODY = b"Service Unavailable: the session store cannot be reached."
+_UNAVAILABLE_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(_UNAVAILABLE_BODY)).encode("ascii")),
+    (b"cache-control", b"no-store"),
+]
+
+
+class _StoreSessions:
+    """``SessionMiddleware``'s work when a store holds the data and the cookie only a signed id.
+
+    * The cookie value is the session id (:func:`lyre.sessions.new_session_id`) signed and
+      timestamped exactly as a cookie session's payload, so ``max_age`` is enforced by the signature
+      and by the store's own expiry.
+    * A tampered, unknown or expired id gives an empty session under no id; an id is only made, and a
+      cookie only sent, when that session is saved non-empty.
+    * On ``http.response.start``: an unmodified session writes nothing; a modified non-empty one is
+      saved (under a new id after :func:`lyre.sessions.rotate`, deleting the old id); one emptied
+      is deleted and its cookie expired.
+    * A store error (:class:`SessionStoreUnavailable` or ``OSError``) while loading or saving answers
+      503 and logs on ``lyre.sessions``; the app's own response, if any, is dropped.
+    * Websockets get the loaded session read-only: changes made during the connection are not saved.
+    """
+
+    def __init__(self, middleware: SessionMiddleware, store: SessionStore) -> None:
+        self.middleware = middleware
+        self.app = middleware.app
+        self.store = store
+        # The cookie of a session without max_age lasts the browser session; the server still needs
+        # an expiry, and keeps such data for the default two weeks after its last write.
+        self.ttl = middleware.max_age if middleware.max_age is not None else _TWO_WEEKS
+
+    def _session_id(self, scope: Scope) -> str | None:
+        """The id in the request's signed cookie, or ``None`` if absent, tampered, expired or malformed."""
+        middleware = self.middleware
+        found: str | None = None
+        for name, value in scope.get("headers", ()):
+            if name == b"cookie" and middleware._cookie_key in value:
+                cookie = cookie_parser(value.decode("latin-1")).get(middleware.session_cookie)
+                if cookie is not None:
+                    found = cookie
+        if found is None:
+            return None
+        try:
+            signed = found.encode("latin-1")
+            if middleware.signer is middleware._default_signer:
+                payload = middleware._fast_signer.unsign(signed, middleware.max_age, int(time.time()))
+            else:
+                payload = middleware.signer.unsign(signed, max_age=middleware.max_age)
+            session_id = None if payload is None else payload.decode("ascii")
+        except (BadSignature, UnicodeError, ValueError):
+            return None
+        return session_id if session_id is not None and _is_session_id(session_id) else None
+
+    def _cookie_line(self, session_id: str) -> bytes:
+        middleware = self.middleware
+        if middleware.signer is middleware._default_signer:
+            value = middleware._fast_signer.sign(session_id.encode("ascii"), int(time.time())).decode("ascii")
+        else:
+            value = middleware.signer.sign(session_id).decode("ascii")
+        return f"{middleware.session_cookie}={value}{middleware._cookie_tail}".encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        session_id = self._session_id(scope)
+        data: dict[str, Any] | None = None
+        if session_id is not None:
+            try:
+                data = await self.store.load(session_id)
+            except (SessionStoreUnavailable, OSError) as exc:
+                self._log_unavailable("loading", exc)
+                await self._send_unavailable(scope, send)
+                return
+            if data is None:  # unknown or expired on the server
+                session_id = None
+        scope["session"] = Session() if data is None else Session(data)
+        state = scope[_SCOPE_KEY] = _SessionState(session_id)
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+
+        replaced = False  # the response became a 503: drop what the app still sends
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start":
+                current = scope["session"]
+                try:
+                    cookie = await self._commit(current, state)
+                except (SessionStoreUnavailable, OSError) as exc:
+                    replaced = True
+                    self._log_unavailable("saving", exc)
+                    await self._send_unavailable(scope, send)
+                    return
+                accessed = getattr(current, "accessed", True)
+                if accessed or cookie is not None:
+                    headers = message.get("headers")
+                    headers = message["headers"] = [] if headers is None else list(headers)
+                    if accessed:
+                        MutableHeaders(raw=headers).add_vary_header("Cookie")
+                    if cookie is not None:
+                        headers.append((b"set-cookie", cookie))
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+    async def _commit(self, session: Any, state: _SessionState) -> bytes | None:
+        """Write the session's changes to the store; the ``set-cookie`` value to send, if any."""
+        if not getattr(session, "modified", True) and not state.rotate:
+            return None
+        old_id = state.session_id
+        if session:
+            data = dict(session)
+            _dump_session(data)  # a TypeError naming the bad value, before the store is touched
+            new_id = old_id if old_id is not None and not state.rotate else new_session_id()
+            await self.store.save(new_id, data, self.ttl)
+            if old_id is not None and old_id != new_id:
+                await self.store.delete(old_id)
+            state.session_id, state.rotate = new_id, False
+            return self._cookie_line(new_id)
+        state.rotate = False
+        if old_id is None:
+            return None
+        await self.store.delete(old_id)
+        state.session_id = None
+        return self.middleware._clear_value
+
+    def _log_unavailable(self, action: str, exc: BaseException) -> None:
+        logger.error(
+            "session store %r unreachable while %s a session, answering 503: %s", self.store, action, exc
+        )
+
+    async def _send_unavailable(self, scope: Scope, send: Send) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 503, "headers": list(_UNAVAILABLE_HEADERS)})
+            await send({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
+        elif "websocket.http.response" in scope.get("extensions", {}):
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 503,
+                    "headers": list(_UNAVAILABLE_HEADERS),
+                }
+            )
+            await send({"type": "websocket.http.response.body", "body": _UNAVAILABLE_BODY})
+        else:
+            await send({"type": "websocket.close", "code": 1011, "reason": "session store unavailable"})
