@@ -57,6 +57,7 @@ class Server:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.error: str | None = None
+        self.skipped: str | None = None  # why the framework has no app for this scenario
         self.rps: list[float] = []
         self.p99: list[float] = []
         self.cpu_us: list[float] = []  # server CPU µs per request
@@ -362,6 +363,15 @@ def render(
         for fw in frameworks
         if servers[sc.name][fw].error
     ]
+    skipped = [
+        (sc.name, fw, servers[sc.name][fw].skipped)
+        for sc in scs
+        for fw in frameworks
+        if servers[sc.name][fw].skipped
+    ]
+    if skipped:
+        out.append("\n## Cells skipped: the framework lacks the feature\n")
+        out += [f"- {n} / {FRAMEWORKS[fw][1]}: {why}" for n, fw, why in skipped]
     if errors:
         out.append("\n## Failed cells\n")
         out += [f"- {n} / {FRAMEWORKS[fw][1]}: `{e}`" for n, fw, e in errors]
@@ -413,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    skips: dict[str, dict[str, str]] = {}
+    for fw in frameworks:
+        try:
+            skips[fw] = harness.skip_reasons(fw)
+        except Exception:  # noqa: BLE001 - the server start reports the import failure itself
+            skips[fw] = {}
     servers: dict[str, dict[str, Server]] = {}
     try:
         for sc in scs:
@@ -422,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
                 servers[sc.name][fw] = s
                 if fw == "raw" and not sc.raw:
                     s.error = "n/a"
+                    continue
+                if sc.name in skips[fw]:
+                    s.error = "n/a"
+                    s.skipped = skips[fw][sc.name]
                     continue
                 s.start()
         for sc in scs:

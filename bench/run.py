@@ -42,13 +42,16 @@ async def run_inprocess(
 ) -> dict[str, dict[str, Cell]]:
     """Prepare every cell, then time them interleaved: rep -> scenario -> framework (rotated)."""
     factories: dict[str, dict[str, Any]] = {}
+    skips: dict[str, dict[str, str]] = {}
     for fw in frameworks:
         try:
             factories[fw] = harness.load_factories(fw)
+            skips[fw] = harness.skip_reasons(fw)
         except Exception as exc:  # noqa: BLE001 - a framework that fails to import is reported
             log(f"  ! {fw}: cannot load apps: {harness.short_error(exc)}")
             factories[fw] = {}
             factories[fw]["__error__"] = harness.short_error(exc)
+            skips[fw] = {}
 
     cells: dict[str, dict[str, Cell]] = {}
     for sc in scs:
@@ -58,6 +61,8 @@ async def run_inprocess(
                 cell = Cell(fw, sc.name, error=factories[fw]["__error__"])
             elif fw == "raw" and not sc.raw:
                 cell = Cell(fw, sc.name, error="n/a")
+            elif sc.name in skips[fw]:
+                cell = Cell(fw, sc.name, error="n/a", skipped=skips[fw][sc.name])
             else:
                 cell = await harness.prepare_cell(fw, sc, factories[fw].get(sc.name))
             if cell.error is None:
@@ -140,12 +145,25 @@ def ratio_tables(
             vs_starlette[sc.name][fw] = paired_ratio(base, row[fw])
             vs_raw[sc.name][fw] = paired_ratio(row[fw], raw)
     gm: dict[str, float | None] = {}
+    # A framework that skips a scenario (it lacks the feature) still gets a geometric mean, over the
+    # core scenarios it has; the table says over how many. It does not compare with the full one.
+    partial: dict[str, tuple[float, int] | None] = {}
     core = [sc for sc in scs if sc.core]
     for fw in frameworks:
         vals = [vs_starlette[sc.name][fw] for sc in core]
         ok = [v for v in vals if v is not None]
         gm[fw] = geomean(ok) if len(ok) == len(core) and core else None
-    return {"vs_starlette": vs_starlette, "vs_raw": vs_raw, "geomean": gm, "core_count": len(core)}
+        partial[fw] = None
+        if ok and len(ok) < len(core):
+            value = geomean(ok)
+            partial[fw] = (value, len(ok)) if value is not None else None
+    return {
+        "vs_starlette": vs_starlette,
+        "vs_raw": vs_raw,
+        "geomean": gm,
+        "geomean_partial": partial,
+        "core_count": len(core),
+    }
 
 
 def targets(
@@ -194,6 +212,23 @@ def targets(
     return lines
 
 
+def _table(labels: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
+    """A Markdown table: one row per scenario (short name), one column per framework."""
+    out = ["| scenario | " + " | ".join(labels) + " |", "|:---" + "|---:" * len(labels) + "|"]
+    out += [f"| {name} | " + " | ".join(cols) + " |" for name, cols in rows]
+    return out
+
+
+def _geomean_cell(ratios: dict[str, Any], fw: str) -> str:
+    full = ratios["geomean"].get(fw)
+    if full:
+        return f"**{fmt_x(full)}**"
+    part = ratios.get("geomean_partial", {}).get(fw)
+    if part:
+        return f"{fmt_x(part[0])} ({part[1]}/{ratios['core_count']})"
+    return "-"
+
+
 def render_markdown(
     cells: dict[str, dict[str, Cell]],
     frameworks: list[str],
@@ -219,37 +254,40 @@ def render_markdown(
         + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if k not in ("python", "loop"))
         + ".\n"
     )
+    # With eleven framework columns the scenario titles would crowd the tables: the tables name each
+    # scenario by its short key, explained once here.
+    out.append("Scenarios: " + "; ".join(f"`{sc.name}` = {sc.title}" for sc in scs) + ".\n")
     out.append("## Requests per second (higher is better)\n")
-    out.append("| scenario | " + " | ".join(labels) + " |")
-    out.append("|---" * (len(labels) + 1) + "|")
-    for sc in scs:
-        row = cells[sc.name]
-        out.append(f"| {sc.title} | " + " | ".join(fmt_ops(row[fw].ops) for fw in frameworks) + " |")
+    out += _table(labels, [(sc.name, [fmt_ops(cells[sc.name][fw].ops) for fw in frameworks]) for sc in scs])
     if "starlette" in frameworks:
         out.append("\n## Speed-up vs Starlette (framework req/s ÷ Starlette req/s; higher is better)\n")
-        out.append("| scenario | " + " | ".join(labels) + " |")
-        out.append("|---" * (len(labels) + 1) + "|")
-        for sc in scs:
-            vals = ratios["vs_starlette"][sc.name]
-            out.append(f"| {sc.title} | " + " | ".join(fmt_x(vals[fw]) for fw in frameworks) + " |")
-        out.append(
-            f"| **geometric mean ({ratios['core_count']} scenarios)** | "
-            + " | ".join(
-                f"**{fmt_x(ratios['geomean'][fw])}**" if ratios["geomean"][fw] else "-" for fw in frameworks
+        rows = [(sc.name, [fmt_x(ratios["vs_starlette"][sc.name][fw]) for fw in frameworks]) for sc in scs]
+        rows.append(
+            (
+                f"**geometric mean ({ratios['core_count']} scenarios)**",
+                [_geomean_cell(ratios, fw) for fw in frameworks],
             )
-            + " |"
         )
+        out += _table(labels, rows)
+        if any(ratios.get("geomean_partial", {}).get(fw) for fw in frameworks):
+            out.append(
+                "\nA mean marked (n/12) is over the n core scenarios that framework has (it skips the "
+                "others, see below); it is not comparable with the full means in bold."
+            )
     if "raw" in frameworks:
         out.append(
             "\n## Cost vs raw ASGI (raw req/s ÷ framework req/s; 1.00x = the floor, lower is better)\n"
         )
-        out.append("| scenario | " + " | ".join(labels) + " |")
-        out.append("|---" * (len(labels) + 1) + "|")
-        for sc in scs:
-            if not sc.raw:
-                continue
-            vals = ratios["vs_raw"][sc.name]
-            out.append(f"| {sc.title} | " + " | ".join(fmt_x(vals[fw]) for fw in frameworks) + " |")
+        out += _table(
+            labels,
+            [(sc.name, [fmt_x(ratios["vs_raw"][sc.name][fw]) for fw in frameworks]) for sc in scs if sc.raw],
+        )
+    skipped = [(sc.name, fw, cells[sc.name][fw].skipped) for sc in scs for fw in frameworks]
+    skipped = [item for item in skipped if item[2]]
+    if skipped:
+        out.append("\n## Cells skipped: the framework lacks the feature (not built, not timed)\n")
+        for name, fw, why in skipped:
+            out.append(f"- {name} / {FRAMEWORKS[fw][1]}: {why}")
     errors = [
         (sc.name, fw, cells[sc.name][fw].error)
         for sc in scs
@@ -264,8 +302,8 @@ def render_markdown(
         out.append("\n## Summary\n")
         out.extend(target_lines)
     out.append(
-        "\n`-` = not applicable (raw ASGI skips forms, multipart, sessions and static files) or failed. "
-        "The static-file row is an extra and is not in the geometric mean.\n"
+        "\n`-` = not applicable (raw ASGI skips forms, multipart, sessions and static files; other skips "
+        "are listed above) or failed. The static-file row is an extra and is not in the geometric mean.\n"
     )
     return "\n".join(out) + "\n"
 
@@ -288,8 +326,10 @@ def render_chart(
         return False
     fws = [fw for fw in frameworks if fw != "raw"] if "starlette" in frameworks else frameworks
     names = [sc.name for sc in scs]
-    width = 0.8 / max(1, len(fws))
-    fig, ax = plt.subplots(figsize=(max(10, len(names) * 1.1), 5.5))
+    width = 0.84 / max(1, len(fws))
+    # Ten bars per scenario with every framework in: widen each group with the number of frameworks so
+    # a bar stays readable (about 0.12 inch), rather than squeezing them into the old fixed width.
+    fig, ax = plt.subplots(figsize=(max(10.0, len(names) * (0.5 + 0.13 * len(fws))), 6.0))
     colors = {
         "lyre": "#d62728",
         "starlette": "#1f77b4",
@@ -297,6 +337,11 @@ def render_chart(
         "litestar": "#9467bd",
         "blacksheep": "#8c564b",
         "falcon": "#ff7f0e",
+        "muffin": "#e377c2",
+        "baize": "#17becf",
+        "lilya": "#bcbd22",
+        "sanic": "#393b79",
+        "emmett": "#e7ba52",
         "raw": "#7f7f7f",
     }
     for i, fw in enumerate(fws):
@@ -305,7 +350,9 @@ def render_chart(
             v = ratios["vs_starlette"][sc.name][fw] if "starlette" in frameworks else cells[sc.name][fw].ops
             vals.append(v or float("nan"))
         xs = [j + (i - (len(fws) - 1) / 2) * width for j in range(len(names))]
-        ax.bar(xs, vals, width, label=FRAMEWORKS[fw][1], color=colors.get(fw))
+        ax.bar(
+            xs, vals, width, label=FRAMEWORKS[fw][1], color=colors.get(fw), edgecolor="white", linewidth=0.3
+        )
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=30, ha="right")
     if "starlette" in frameworks:
@@ -315,8 +362,10 @@ def render_chart(
         ax.set_ylabel("speed-up vs Starlette 1.10 (req/s ratio, log scale)")
     else:
         ax.set_ylabel("requests/s")
-    ax.set_title(title)
-    ax.legend(ncols=min(6, len(fws)), fontsize=8)
+    ax.set_title(title, pad=24)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    # One legend row above the plot (below the title), so no bar group is hidden under it.
+    ax.legend(ncols=len(fws), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
