@@ -108,6 +108,7 @@ def multipart() -> Router:
         data = await request.form
         upload = data["file"]
         content = await upload.aread()  # type: ignore[union-attr]
+        await request.close()  # closes the form's temporary files
         return PlainTextResponse(f"{data['title']}:{data['note']}:{len(content)}")
 
     return Router(("/upload", upload))

@@ -111,7 +111,9 @@ def multipart() -> muffin.Application:
     @app.route("/upload", methods=["POST"])
     async def upload(request: muffin.Request) -> muffin.ResponseText:
         data = await request.form()
-        content = data["file"].read()
+        upload = data["file"]  # the upload's spooled temporary file
+        content = upload.read()
+        upload.close()
         return muffin.ResponseText(f"{data['title']}:{data['note']}:{len(content)}")
 
     return app
