@@ -154,7 +154,7 @@ def ratio_tables(
         ok = [v for v in vals if v is not None]
         gm[fw] = geomean(ok) if len(ok) == len(core) and core else None
         partial[fw] = None
-        if ok and len(ok) < len(core):
+        if ok and len(ok) < len(core) and fw != "raw":  # the raw floor implements a subset by design
             value = geomean(ok)
             partial[fw] = (value, len(ok)) if value is not None else None
     return {
@@ -178,20 +178,22 @@ def targets(
     if "lyre" not in frameworks:
         return lines
     peers = [fw for fw in frameworks if fw not in ("lyre", "raw")]
-    losses = []
+    losses: list[str] = []
     missing = []
     for sc in scs:
         lyre_ops = cells[sc.name]["lyre"].ops
         if lyre_ops is None:
             missing.append(sc.name)
             continue
-        for fw in peers:
-            ops = cells[sc.name][fw].ops
-            if ops is not None and ops >= lyre_ops:
-                losses.append(f"{sc.name} ({FRAMEWORKS[fw][1]} {ops / lyre_ops:.2f}x lyre)")
+        # One line per scenario, the faster peers fastest first (ten peers would not fit on one line).
+        faster = [(ops / lyre_ops, fw) for fw in peers if (ops := cells[sc.name][fw].ops) and ops >= lyre_ops]
+        if faster:
+            named = ", ".join(f"{FRAMEWORKS[fw][1]} {x:.2f}x" for x, fw in sorted(faster, reverse=True))
+            losses.append(f"  - {sc.name}: {named}")
     if peers:
         if losses:
-            lines.append(f"- scenarios where a peer is as fast as lyre or faster: {'; '.join(losses)}")
+            lines.append("- scenarios where a peer is as fast as lyre or faster (peer req/s ÷ lyre req/s):")
+            lines.extend(losses)
         else:
             lines.append("- lyre is the fastest framework measured in every scenario")
     if missing:
@@ -325,11 +327,6 @@ def render_chart(
     except ImportError:
         return False
     fws = [fw for fw in frameworks if fw != "raw"] if "starlette" in frameworks else frameworks
-    names = [sc.name for sc in scs]
-    width = 0.84 / max(1, len(fws))
-    # Ten bars per scenario with every framework in: widen each group with the number of frameworks so
-    # a bar stays readable (about 0.12 inch), rather than squeezing them into the old fixed width.
-    fig, ax = plt.subplots(figsize=(max(10.0, len(names) * (0.5 + 0.13 * len(fws))), 6.0))
     colors = {
         "lyre": "#d62728",
         "starlette": "#1f77b4",
@@ -344,29 +341,64 @@ def render_chart(
         "emmett": "#e7ba52",
         "raw": "#7f7f7f",
     }
-    for i, fw in enumerate(fws):
-        vals = []
-        for sc in scs:
-            v = ratios["vs_starlette"][sc.name][fw] if "starlette" in frameworks else cells[sc.name][fw].ops
-            vals.append(v or float("nan"))
-        xs = [j + (i - (len(fws) - 1) / 2) * width for j in range(len(names))]
-        ax.bar(
-            xs, vals, width, label=FRAMEWORKS[fw][1], color=colors.get(fw), edgecolor="white", linewidth=0.3
-        )
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=30, ha="right")
-    if "starlette" in frameworks:
-        ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
-        ax.set_yscale("log", base=2)
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
-        ax.set_ylabel("speed-up vs Starlette 1.10 (req/s ratio, log scale)")
-    else:
-        ax.set_ylabel("requests/s")
-    ax.set_title(title, pad=24)
-    ax.set_xlim(-0.5, len(names) - 0.5)
-    # One legend row above the plot (below the title), so no bar group is hidden under it.
-    ax.legend(ncols=len(fws), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
-    ax.grid(axis="y", alpha=0.3)
+    relative = "starlette" in frameworks
+    # With ten or so frameworks, one row of thirteen bar groups is too wide to read: split the
+    # scenarios over two panels, one above the other, each bar about 0.1 inch wide.
+    panels = 2 if len(fws) * len(scs) > 80 else 1
+    per_panel = -(-len(scs) // panels)
+    chunks = [scs[k : k + per_panel] for k in range(0, len(scs), per_panel)]
+    width = 0.84 / max(1, len(fws))
+    fig_width = max(10.0, per_panel * (0.45 + 0.11 * len(fws)))
+    fig, axes = plt.subplots(panels, 1, figsize=(fig_width, 1.5 + 4.2 * panels), squeeze=False)
+    values = [
+        v
+        for sc in scs
+        for fw in fws
+        if (v := ratios["vs_starlette"][sc.name][fw] if relative else cells[sc.name][fw].ops)
+    ]
+    for ax, chunk in zip((row[0] for row in axes), chunks, strict=False):
+        names = [sc.name for sc in chunk]
+        for i, fw in enumerate(fws):
+            vals = []
+            for sc in chunk:
+                v = ratios["vs_starlette"][sc.name][fw] if relative else cells[sc.name][fw].ops
+                vals.append(v or float("nan"))
+            xs = [j + (i - (len(fws) - 1) / 2) * width for j in range(len(names))]
+            ax.bar(
+                xs,
+                vals,
+                width,
+                label=FRAMEWORKS[fw][1],
+                color=colors.get(fw),
+                edgecolor="white",
+                linewidth=0.3,
+            )
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names)
+        ax.set_xlim(-0.5, per_panel - 0.5)
+        if relative:
+            ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+            ax.set_yscale("log", base=2)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+            ax.set_ylabel("speed-up vs Starlette 1.10\n(req/s ratio, log scale)")
+            if values:  # the same scale on every panel, so bars compare across panels
+                ax.set_ylim(min(values) / 1.3, max(values) * 1.3)
+        else:
+            ax.set_ylabel("requests/s")
+        ax.grid(axis="y", alpha=0.3)
+    top = axes[0][0]
+    top.set_title(title, pad=24)
+    # One legend row above the top panel (below the title), so no bar group is hidden under it.
+    top.legend(ncols=len(fws), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.text(
+        0.995,
+        0.005,
+        "missing bar = skipped (framework lacks the feature) or failed; see the table",
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="#555555",
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -47,7 +47,9 @@ _names = count()
 
 
 def _app(extend: bool = False) -> Sanic:
-    app: Sanic = Sanic(f"bench{next(_names)}")
+    # configure_logging=False: Sanic leaves logging to the process (as uvicorn's own set-up does for
+    # the others), so its INFO start-up banner is not printed once per app.
+    app: Sanic = Sanic(f"bench{next(_names)}", configure_logging=False)
     app.config.AUTO_EXTEND = extend  # plain Sanic unless a scenario uses Sanic Extensions (template)
     return app
 
