@@ -57,6 +57,7 @@ class Server:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.error: str | None = None
+        self.skipped: str | None = None  # why the framework has no app for this scenario
         self.rps: list[float] = []
         self.p99: list[float] = []
         self.cpu_us: list[float] = []  # server CPU µs per request
@@ -231,10 +232,19 @@ def _pyload_main(url: str, duration: float, connections: int, headers_json: str)
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = int(head.split(b" ", 2)[1])
                 length = 0
+                chunked = False
                 for line in head.split(b"\r\n")[1:]:
                     if line[:15].lower() == b"content-length:":
                         length = int(line[15:].strip())
-                if length:
+                    elif line[:18].lower() == b"transfer-encoding:" and b"chunked" in line.lower():
+                        chunked = True  # e.g. Sanic's ASGI responses carry no content-length
+                if chunked:
+                    while True:
+                        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
+                        await reader.readexactly(size + 2)  # the chunk and its CRLF
+                        if size == 0:
+                            break
+                elif length:
                     await reader.readexactly(length)
                 latencies.append(time.perf_counter() - t0)
                 if status >= 400:
@@ -271,6 +281,8 @@ def render(
         f"{meta.get('load_end', 0.0):.1f} on {os.cpu_count()} CPUs: with other work on the machine, wall-clock "
         f"requests/s and p99 swing widely from run to run; the server CPU time per request below is the "
         f"steadier measure (how many requests one CPU-second serves).\n",
+        # Eleven framework columns leave no room for long scenario titles: short keys, explained once.
+        "Scenarios: " + "; ".join(f"`{sc.name}` = {sc.title}" for sc in scs) + ".\n",
         "## Requests per second, median of the repetitions (higher is better)\n",
         "| scenario | " + " | ".join(labels) + " |",
         "|---" * (len(labels) + 1) + "|",
@@ -285,7 +297,7 @@ def render(
             med[(sc.name, fw)] = v
             best[(sc.name, fw)] = max(s.rps) if s.rps and not s.error else None
             cols.append(f"{v:,.0f}" if v else "-")
-        out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+        out.append(f"| {sc.name} | " + " | ".join(cols) + " |")
     out += [
         "\n## Requests per second, best of the repetitions (the least disturbed run)\n",
         "| scenario | " + " | ".join(labels) + " |",
@@ -293,7 +305,7 @@ def render(
     ]
     for sc in scs:
         out.append(
-            f"| {sc.title} | "
+            f"| {sc.name} | "
             + " | ".join(f"{best[(sc.name, fw)]:,.0f}" if best[(sc.name, fw)] else "-" for fw in frameworks)
             + " |"
         )
@@ -307,7 +319,7 @@ def render(
         for fw in frameworks:
             s = servers[sc.name][fw]
             cols.append(f"{statistics.median(s.p99) * 1e3:.2f}" if s.p99 and not s.error else "-")
-        out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+        out.append(f"| {sc.name} | " + " | ".join(cols) + " |")
     out += [
         "\n## Server CPU time per request, µs (lower is better; robust to other load on the machine)\n",
         "| scenario | " + " | ".join(labels) + " |",
@@ -321,7 +333,7 @@ def render(
             v = statistics.median(s.cpu_us) if s.cpu_us and not s.error else None
             cpu[(sc.name, fw)] = v
             cols.append(f"{v:.1f}" if v else "-")
-        out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+        out.append(f"| {sc.name} | " + " | ".join(cols) + " |")
     for base, title in (
         ("starlette", "CPU capacity vs Starlette (Starlette CPU/req ÷ framework CPU/req)"),
         ("raw", "CPU capacity vs raw ASGI (raw CPU/req ÷ framework CPU/req; 1.00x = the floor)"),
@@ -338,7 +350,7 @@ def render(
             cols = [
                 f"{b / cpu[(sc.name, fw)]:.2f}x" if b and cpu.get((sc.name, fw)) else "-" for fw in frameworks
             ]
-            out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+            out.append(f"| {sc.name} | " + " | ".join(cols) + " |")
     for base, title in (
         ("starlette", "vs Starlette (req/s ratio, higher is better)"),
         ("raw", "vs raw ASGI (req/s ratio; 1.00x = the floor)"),
@@ -355,13 +367,22 @@ def render(
             cols = [
                 f"{med[(sc.name, fw)] / b:.2f}x" if b and med.get((sc.name, fw)) else "-" for fw in frameworks
             ]
-            out.append(f"| {sc.title} | " + " | ".join(cols) + " |")
+            out.append(f"| {sc.name} | " + " | ".join(cols) + " |")
     errors = [
         (sc.name, fw, servers[sc.name][fw].error)
         for sc in scs
         for fw in frameworks
         if servers[sc.name][fw].error
     ]
+    skipped = [
+        (sc.name, fw, servers[sc.name][fw].skipped)
+        for sc in scs
+        for fw in frameworks
+        if servers[sc.name][fw].skipped
+    ]
+    if skipped:
+        out.append("\n## Cells skipped: the framework lacks the feature\n")
+        out += [f"- {n} / {FRAMEWORKS[fw][1]}: {why}" for n, fw, why in skipped]
     if errors:
         out.append("\n## Failed cells\n")
         out += [f"- {n} / {FRAMEWORKS[fw][1]}: `{e}`" for n, fw, e in errors]
@@ -413,6 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
+    skips: dict[str, dict[str, str]] = {}
+    for fw in frameworks:
+        try:
+            skips[fw] = harness.skip_reasons(fw)
+        except Exception:  # noqa: BLE001 - the server start reports the import failure itself
+            skips[fw] = {}
     servers: dict[str, dict[str, Server]] = {}
     try:
         for sc in scs:
@@ -422,6 +449,10 @@ def main(argv: list[str] | None = None) -> int:
                 servers[sc.name][fw] = s
                 if fw == "raw" and not sc.raw:
                     s.error = "n/a"
+                    continue
+                if sc.name in skips[fw]:
+                    s.error = "n/a"
+                    s.skipped = skips[fw][sc.name]
                     continue
                 s.start()
         for sc in scs:

@@ -46,7 +46,25 @@ FRAMEWORKS: dict[str, tuple[str, str]] = {
     "litestar": ("bench.apps.litestar_apps", "Litestar"),
     "blacksheep": ("bench.apps.blacksheep_apps", "BlackSheep"),
     "falcon": ("bench.apps.falcon_apps", "Falcon"),
+    "muffin": ("bench.apps.muffin_apps", "Muffin"),
+    "baize": ("bench.apps.baize_apps", "Baize"),
+    "lilya": ("bench.apps.lilya_apps", "Lilya"),
+    "sanic": ("bench.apps.sanic_apps", "Sanic"),
+    "emmett": ("bench.apps.emmett_apps", "Emmett"),
     "raw": ("bench.apps.raw_asgi", "raw ASGI"),
+}
+
+# The distribution whose version the results report for each framework key.
+DISTRIBUTIONS: dict[str, str] = {
+    "fastapi": "fastapi",
+    "litestar": "litestar",
+    "blacksheep": "blacksheep",
+    "falcon": "falcon",
+    "muffin": "muffin",
+    "baize": "baize",
+    "lilya": "lilya",
+    "sanic": "sanic",
+    "emmett": "emmett",
 }
 
 
@@ -220,17 +238,23 @@ def scenarios() -> list[Scenario]:
             headers=[(b"cookie", b"theme=dark; sid=abc123; lang=en-GB; tz=UTC"), (b"x-api-key", b"k-123")],
             raw=True,
         ),
-        Scenario("session", "signed-cookie session", "/session", expect(200, b"2"), prime_cookie=True),
+        Scenario(
+            "session",
+            "signed-cookie session (Emmett: encrypted)",
+            "/session",
+            expect(200, b"2"),
+            prime_cookie=True,
+        ),
         Scenario(
             "middleware",
-            "3 ASGI mw + 1 BaseHTTPMiddleware",
+            "3 ASGI mw + 1 BaseHTTPMiddleware (or closest idiom)",
             "/mw",
             expect(200, PLAINTEXT.encode(), header=("x-bench", "1")),
             raw=True,
         ),
         Scenario(
             "template",
-            "Jinja2 template, 10 items",
+            "template, 10 items (Jinja2; Emmett: its Renoir)",
             "/template",
             expect(200, ctype="text/html", count=(b"<tr><td>", len(ITEMS)), contains=[b"Item 9", b"23.49"]),
             raw=True,
@@ -478,7 +502,8 @@ class Cell:
     status: int = 0
     n: int = 0
     times: list[float] = field(default_factory=list)  # seconds per request, one per repetition
-    error: str | None = None
+    error: str | None = None  # "n/a" for a cell that is not run (see ``skipped``)
+    skipped: str | None = None  # why the framework has no app for this scenario
 
     @property
     def per_request(self) -> float | None:
@@ -497,6 +522,14 @@ class Cell:
 def load_factories(framework: str) -> dict[str, Callable[[], ASGIApp]]:
     module = importlib.import_module(FRAMEWORKS[framework][0])
     return dict(module.SCENARIOS)
+
+
+def skip_reasons(framework: str) -> dict[str, str]:
+    """Scenarios a framework's module declares it cannot serve (``SKIPPED``: name -> why), e.g. a
+    framework with no session support. Such a cell is not built, not timed, and the results say why.
+    """
+    module = importlib.import_module(FRAMEWORKS[framework][0])
+    return dict(getattr(module, "SKIPPED", {}))
 
 
 def _cookie_from_set_cookie(values: list[str]) -> bytes | None:
@@ -627,10 +660,10 @@ def verify_packages() -> dict[str, str]:
             "must be the real Starlette 1.10"
         )
     versions = {"lyre": getattr(lyre, "__version__", "?"), "starlette": starlette.__version__}
-    for name in ("fastapi", "litestar", "blacksheep", "falcon", "uvicorn", "jinja2"):
+    for name in (*DISTRIBUTIONS, "uvicorn", "jinja2"):
         try:
             importlib.import_module(name)
-            versions[name] = _dist_version(name)
+            versions[name] = _dist_version(DISTRIBUTIONS.get(name, name))
         except Exception as exc:  # noqa: BLE001
             versions[name] = f"unavailable ({type(exc).__name__})"
     versions["python"] = sys.version.split()[0]

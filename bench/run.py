@@ -42,13 +42,16 @@ async def run_inprocess(
 ) -> dict[str, dict[str, Cell]]:
     """Prepare every cell, then time them interleaved: rep -> scenario -> framework (rotated)."""
     factories: dict[str, dict[str, Any]] = {}
+    skips: dict[str, dict[str, str]] = {}
     for fw in frameworks:
         try:
             factories[fw] = harness.load_factories(fw)
+            skips[fw] = harness.skip_reasons(fw)
         except Exception as exc:  # noqa: BLE001 - a framework that fails to import is reported
             log(f"  ! {fw}: cannot load apps: {harness.short_error(exc)}")
             factories[fw] = {}
             factories[fw]["__error__"] = harness.short_error(exc)
+            skips[fw] = {}
 
     cells: dict[str, dict[str, Cell]] = {}
     for sc in scs:
@@ -58,6 +61,8 @@ async def run_inprocess(
                 cell = Cell(fw, sc.name, error=factories[fw]["__error__"])
             elif fw == "raw" and not sc.raw:
                 cell = Cell(fw, sc.name, error="n/a")
+            elif sc.name in skips[fw]:
+                cell = Cell(fw, sc.name, error="n/a", skipped=skips[fw][sc.name])
             else:
                 cell = await harness.prepare_cell(fw, sc, factories[fw].get(sc.name))
             if cell.error is None:
@@ -140,12 +145,25 @@ def ratio_tables(
             vs_starlette[sc.name][fw] = paired_ratio(base, row[fw])
             vs_raw[sc.name][fw] = paired_ratio(row[fw], raw)
     gm: dict[str, float | None] = {}
+    # A framework that skips a scenario (it lacks the feature) still gets a geometric mean, over the
+    # core scenarios it has; the table says over how many. It does not compare with the full one.
+    partial: dict[str, tuple[float, int] | None] = {}
     core = [sc for sc in scs if sc.core]
     for fw in frameworks:
         vals = [vs_starlette[sc.name][fw] for sc in core]
         ok = [v for v in vals if v is not None]
         gm[fw] = geomean(ok) if len(ok) == len(core) and core else None
-    return {"vs_starlette": vs_starlette, "vs_raw": vs_raw, "geomean": gm, "core_count": len(core)}
+        partial[fw] = None
+        if ok and len(ok) < len(core) and fw != "raw":  # the raw floor implements a subset by design
+            value = geomean(ok)
+            partial[fw] = (value, len(ok)) if value is not None else None
+    return {
+        "vs_starlette": vs_starlette,
+        "vs_raw": vs_raw,
+        "geomean": gm,
+        "geomean_partial": partial,
+        "core_count": len(core),
+    }
 
 
 def targets(
@@ -160,20 +178,22 @@ def targets(
     if "lyre" not in frameworks:
         return lines
     peers = [fw for fw in frameworks if fw not in ("lyre", "raw")]
-    losses = []
+    losses: list[str] = []
     missing = []
     for sc in scs:
         lyre_ops = cells[sc.name]["lyre"].ops
         if lyre_ops is None:
             missing.append(sc.name)
             continue
-        for fw in peers:
-            ops = cells[sc.name][fw].ops
-            if ops is not None and ops >= lyre_ops:
-                losses.append(f"{sc.name} ({FRAMEWORKS[fw][1]} {ops / lyre_ops:.2f}x lyre)")
+        # One line per scenario, the faster peers fastest first (ten peers would not fit on one line).
+        faster = [(ops / lyre_ops, fw) for fw in peers if (ops := cells[sc.name][fw].ops) and ops >= lyre_ops]
+        if faster:
+            named = ", ".join(f"{FRAMEWORKS[fw][1]} {x:.2f}x" for x, fw in sorted(faster, reverse=True))
+            losses.append(f"  - {sc.name}: {named}")
     if peers:
         if losses:
-            lines.append(f"- scenarios where a peer is as fast as lyre or faster: {'; '.join(losses)}")
+            lines.append("- scenarios where a peer is as fast as lyre or faster (peer req/s ÷ lyre req/s):")
+            lines.extend(losses)
         else:
             lines.append("- lyre is the fastest framework measured in every scenario")
     if missing:
@@ -192,6 +212,23 @@ def targets(
             if n in s:
                 lines.append(f"- {n:,} routes instead of 1: {s[n] / s[1]:.2f}x the time per request")
     return lines
+
+
+def _table(labels: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
+    """A Markdown table: one row per scenario (short name), one column per framework."""
+    out = ["| scenario | " + " | ".join(labels) + " |", "|:---" + "|---:" * len(labels) + "|"]
+    out += [f"| {name} | " + " | ".join(cols) + " |" for name, cols in rows]
+    return out
+
+
+def _geomean_cell(ratios: dict[str, Any], fw: str) -> str:
+    full = ratios["geomean"].get(fw)
+    if full:
+        return f"**{fmt_x(full)}**"
+    part = ratios.get("geomean_partial", {}).get(fw)
+    if part:
+        return f"{fmt_x(part[0])} ({part[1]}/{ratios['core_count']})"
+    return "-"
 
 
 def render_markdown(
@@ -219,37 +256,40 @@ def render_markdown(
         + ", ".join(f"{k} {v}" for k, v in meta["versions"].items() if k not in ("python", "loop"))
         + ".\n"
     )
+    # With eleven framework columns the scenario titles would crowd the tables: the tables name each
+    # scenario by its short key, explained once here.
+    out.append("Scenarios: " + "; ".join(f"`{sc.name}` = {sc.title}" for sc in scs) + ".\n")
     out.append("## Requests per second (higher is better)\n")
-    out.append("| scenario | " + " | ".join(labels) + " |")
-    out.append("|---" * (len(labels) + 1) + "|")
-    for sc in scs:
-        row = cells[sc.name]
-        out.append(f"| {sc.title} | " + " | ".join(fmt_ops(row[fw].ops) for fw in frameworks) + " |")
+    out += _table(labels, [(sc.name, [fmt_ops(cells[sc.name][fw].ops) for fw in frameworks]) for sc in scs])
     if "starlette" in frameworks:
         out.append("\n## Speed-up vs Starlette (framework req/s ÷ Starlette req/s; higher is better)\n")
-        out.append("| scenario | " + " | ".join(labels) + " |")
-        out.append("|---" * (len(labels) + 1) + "|")
-        for sc in scs:
-            vals = ratios["vs_starlette"][sc.name]
-            out.append(f"| {sc.title} | " + " | ".join(fmt_x(vals[fw]) for fw in frameworks) + " |")
-        out.append(
-            f"| **geometric mean ({ratios['core_count']} scenarios)** | "
-            + " | ".join(
-                f"**{fmt_x(ratios['geomean'][fw])}**" if ratios["geomean"][fw] else "-" for fw in frameworks
+        rows = [(sc.name, [fmt_x(ratios["vs_starlette"][sc.name][fw]) for fw in frameworks]) for sc in scs]
+        rows.append(
+            (
+                f"**geometric mean ({ratios['core_count']} scenarios)**",
+                [_geomean_cell(ratios, fw) for fw in frameworks],
             )
-            + " |"
         )
+        out += _table(labels, rows)
+        if any(ratios.get("geomean_partial", {}).get(fw) for fw in frameworks):
+            out.append(
+                "\nA mean marked (n/12) is over the n core scenarios that framework has (it skips the "
+                "others, see below); it is not comparable with the full means in bold."
+            )
     if "raw" in frameworks:
         out.append(
             "\n## Cost vs raw ASGI (raw req/s ÷ framework req/s; 1.00x = the floor, lower is better)\n"
         )
-        out.append("| scenario | " + " | ".join(labels) + " |")
-        out.append("|---" * (len(labels) + 1) + "|")
-        for sc in scs:
-            if not sc.raw:
-                continue
-            vals = ratios["vs_raw"][sc.name]
-            out.append(f"| {sc.title} | " + " | ".join(fmt_x(vals[fw]) for fw in frameworks) + " |")
+        out += _table(
+            labels,
+            [(sc.name, [fmt_x(ratios["vs_raw"][sc.name][fw]) for fw in frameworks]) for sc in scs if sc.raw],
+        )
+    skipped = [(sc.name, fw, cells[sc.name][fw].skipped) for sc in scs for fw in frameworks]
+    skipped = [item for item in skipped if item[2]]
+    if skipped:
+        out.append("\n## Cells skipped: the framework lacks the feature (not built, not timed)\n")
+        for name, fw, why in skipped:
+            out.append(f"- {name} / {FRAMEWORKS[fw][1]}: {why}")
     errors = [
         (sc.name, fw, cells[sc.name][fw].error)
         for sc in scs
@@ -264,8 +304,8 @@ def render_markdown(
         out.append("\n## Summary\n")
         out.extend(target_lines)
     out.append(
-        "\n`-` = not applicable (raw ASGI skips forms, multipart, sessions and static files) or failed. "
-        "The static-file row is an extra and is not in the geometric mean.\n"
+        "\n`-` = not applicable (raw ASGI skips forms, multipart, sessions and static files; other skips "
+        "are listed above) or failed. The static-file row is an extra and is not in the geometric mean.\n"
     )
     return "\n".join(out) + "\n"
 
@@ -287,9 +327,6 @@ def render_chart(
     except ImportError:
         return False
     fws = [fw for fw in frameworks if fw != "raw"] if "starlette" in frameworks else frameworks
-    names = [sc.name for sc in scs]
-    width = 0.8 / max(1, len(fws))
-    fig, ax = plt.subplots(figsize=(max(10, len(names) * 1.1), 5.5))
     colors = {
         "lyre": "#d62728",
         "starlette": "#1f77b4",
@@ -297,27 +334,71 @@ def render_chart(
         "litestar": "#9467bd",
         "blacksheep": "#8c564b",
         "falcon": "#ff7f0e",
+        "muffin": "#e377c2",
+        "baize": "#17becf",
+        "lilya": "#bcbd22",
+        "sanic": "#393b79",
+        "emmett": "#e7ba52",
         "raw": "#7f7f7f",
     }
-    for i, fw in enumerate(fws):
-        vals = []
-        for sc in scs:
-            v = ratios["vs_starlette"][sc.name][fw] if "starlette" in frameworks else cells[sc.name][fw].ops
-            vals.append(v or float("nan"))
-        xs = [j + (i - (len(fws) - 1) / 2) * width for j in range(len(names))]
-        ax.bar(xs, vals, width, label=FRAMEWORKS[fw][1], color=colors.get(fw))
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=30, ha="right")
-    if "starlette" in frameworks:
-        ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
-        ax.set_yscale("log", base=2)
-        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
-        ax.set_ylabel("speed-up vs Starlette 1.10 (req/s ratio, log scale)")
-    else:
-        ax.set_ylabel("requests/s")
-    ax.set_title(title)
-    ax.legend(ncols=min(6, len(fws)), fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
+    relative = "starlette" in frameworks
+    # With ten or so frameworks, one row of thirteen bar groups is too wide to read: split the
+    # scenarios over two panels, one above the other, each bar about 0.1 inch wide.
+    panels = 2 if len(fws) * len(scs) > 80 else 1
+    per_panel = -(-len(scs) // panels)
+    chunks = [scs[k : k + per_panel] for k in range(0, len(scs), per_panel)]
+    width = 0.84 / max(1, len(fws))
+    fig_width = max(10.0, per_panel * (0.45 + 0.11 * len(fws)))
+    fig, axes = plt.subplots(panels, 1, figsize=(fig_width, 1.5 + 4.2 * panels), squeeze=False)
+    values = [
+        v
+        for sc in scs
+        for fw in fws
+        if (v := ratios["vs_starlette"][sc.name][fw] if relative else cells[sc.name][fw].ops)
+    ]
+    for ax, chunk in zip((row[0] for row in axes), chunks, strict=False):
+        names = [sc.name for sc in chunk]
+        for i, fw in enumerate(fws):
+            vals = []
+            for sc in chunk:
+                v = ratios["vs_starlette"][sc.name][fw] if relative else cells[sc.name][fw].ops
+                vals.append(v or float("nan"))
+            xs = [j + (i - (len(fws) - 1) / 2) * width for j in range(len(names))]
+            ax.bar(
+                xs,
+                vals,
+                width,
+                label=FRAMEWORKS[fw][1],
+                color=colors.get(fw),
+                edgecolor="white",
+                linewidth=0.3,
+            )
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names)
+        ax.set_xlim(-0.5, per_panel - 0.5)
+        if relative:
+            ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+            ax.set_yscale("log", base=2)
+            ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
+            ax.set_ylabel("speed-up vs Starlette 1.10\n(req/s ratio, log scale)")
+            if values:  # the same scale on every panel, so bars compare across panels
+                ax.set_ylim(min(values) / 1.3, max(values) * 1.3)
+        else:
+            ax.set_ylabel("requests/s")
+        ax.grid(axis="y", alpha=0.3)
+    top = axes[0][0]
+    top.set_title(title, pad=24)
+    # One legend row above the top panel (below the title), so no bar group is hidden under it.
+    top.legend(ncols=len(fws), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.text(
+        0.995,
+        0.005,
+        "missing bar = skipped (framework lacks the feature) or failed; see the table",
+        ha="right",
+        va="bottom",
+        fontsize=7,
+        color="#555555",
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

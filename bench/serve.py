@@ -30,6 +30,10 @@ def main() -> None:
         log_level="warning",
         access_log=False,
         lifespan="auto",
+        # Every app here is ASGI 3. Said explicitly because uvicorn guesses the version from the
+        # callable's signature, and Emmett's App.__call__ (a plain method returning an awaitable)
+        # would be taken for ASGI 2.
+        interface="asgi3",
     )
 
 

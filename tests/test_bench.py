@@ -1,8 +1,10 @@
-"""The benchmark harness and the lyre/raw benchmark apps: correctness only, never timing.
+"""The benchmark harness and the benchmark apps: correctness only, never timing.
 
 Every benchmark cell is checked before it is timed; these tests run the same checks on the lyre
-and raw ASGI apps (the peers are installed only by ``make bench``), so a lyre change that breaks a
-benchmarked behaviour fails here, and the harness itself is kept honest (a wrong answer is caught).
+and raw ASGI apps, so a lyre change that breaks a benchmarked behaviour fails here, and the harness
+itself is kept honest (a wrong answer is caught). The peer frameworks are installed only by
+``make bench`` (``bench/requirements.txt``): their apps are checked the same way where the peer's
+packages are in the environment, and skipped otherwise.
 """
 
 from __future__ import annotations
@@ -47,6 +49,82 @@ def test_lyre_app_answers_scenario_correctly(name: str) -> None:
 def test_raw_app_answers_scenario_correctly(name: str) -> None:
     cell = run(_prepare_and_close("raw", name))
     assert cell.error is None, cell.error
+
+
+# Peer framework key -> the packages its benchmark module imports (bench/requirements.txt).
+PEERS: dict[str, tuple[str, ...]] = {
+    "fastapi": ("fastapi", "jinja2", "itsdangerous", "multipart"),
+    "litestar": ("litestar", "jinja2"),
+    "blacksheep": ("blacksheep", "jinja2"),
+    "falcon": ("falcon", "jinja2", "itsdangerous"),
+    "muffin": ("muffin", "muffin_jinja2", "muffin_session", "aiofile"),
+    "baize": ("baize", "jinja2"),
+    "lilya": ("lilya", "jinja2", "itsdangerous"),
+    "sanic": ("sanic", "sanic_ext", "jinja2"),
+    "emmett": ("emmett", "renoir"),
+}
+
+
+def _require_peer(framework: str) -> None:
+    for package in PEERS[framework]:
+        pytest.importorskip(package, reason=f"{framework} benchmark needs {package} (make bench installs it)")
+
+
+def test_every_framework_is_in_the_peer_list() -> None:
+    assert set(PEERS) == set(harness.FRAMEWORKS) - {"lyre", "starlette", "raw"}
+
+
+def _peer_cells() -> list[Any]:
+    cells = []
+    for fw in PEERS:
+        # The Litestar apps keep Litestar's documented 2.x idioms, which Litestar 2.2x flags as
+        # deprecated at start-up; that warning is not what these checks are about.
+        marks = [pytest.mark.filterwarnings("ignore::DeprecationWarning")] if fw == "litestar" else []
+        cells += [pytest.param(fw, name, marks=marks) for name in sorted(SCENARIOS)]
+    return cells
+
+
+@pytest.mark.parametrize(("framework", "name"), _peer_cells())
+def test_peer_app_answers_scenario_correctly(framework: str, name: str) -> None:
+    _require_peer(framework)
+    skipped = harness.skip_reasons(framework)
+    if name in skipped:
+        pytest.skip(f"{framework} lacks it: {skipped[name]}")
+    cell = run(_prepare_and_close(framework, name))
+    assert cell.error is None, cell.error
+    assert cell.status in (200, 404)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # see _peer_cells
+@pytest.mark.parametrize("framework", sorted(PEERS))
+def test_peer_module_covers_every_scenario_or_says_why_not(framework: str) -> None:
+    _require_peer(framework)
+    factories = harness.load_factories(framework)
+    skipped = harness.skip_reasons(framework)
+    for name in SCENARIOS:
+        assert (name in factories) != (name in skipped), f"{framework}/{name}: an app xor a reason"
+    assert all(len(why) > 20 for why in skipped.values()), skipped
+
+
+def test_skipped_cells_are_listed_with_their_reason() -> None:
+    from bench import run as bench_run
+
+    scs = [SCENARIOS["plaintext"], SCENARIOS["session"]]
+    frameworks = ["lyre", "starlette", "baize"]
+    cells: dict[str, dict[str, harness.Cell]] = {sc.name: {} for sc in scs}
+    for sc in scs:
+        for fw in frameworks:
+            cells[sc.name][fw] = harness.Cell(fw, sc.name, times=[1e-5, 1e-5, 1e-5])
+    cells["session"]["baize"] = harness.Cell("baize", "session", error="n/a", skipped="no sessions here")
+    ratios = bench_run.ratio_tables(cells, frameworks, scs)
+    assert ratios["geomean"]["baize"] is None
+    assert ratios["geomean_partial"]["baize"] == (pytest.approx(1.0), 1)
+    meta = {"versions": {"python": "3", "loop": "x"}, "target": 0.1, "reps": 3, "clock": "cpu"}
+    meta |= {"mode": "quick", "date": "today"}
+    text = bench_run.render_markdown(cells, frameworks, scs, ratios, meta, [])
+    assert "- session / Baize: no sessions here" in text
+    assert "1.00x (1/2)" in text
+    assert "failed their correctness check" not in text
 
 
 @pytest.mark.parametrize("n", [1, 50, 2000])
