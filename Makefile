@@ -65,6 +65,7 @@ typecheck: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
+	$(BIN)/python -m pytest -q -p no:cacheprovider bench/test_peers.py
 	$(BIN)/python bench/run.py
 
 # Instructions per request under valgrind's callgrind (lyre, Starlette, raw ASGI): a count that does

@@ -2,9 +2,9 @@
 
 Every benchmark cell is checked before it is timed; these tests run the same checks on the lyre
 and raw ASGI apps, so a lyre change that breaks a benchmarked behaviour fails here, and the harness
-itself is kept honest (a wrong answer is caught). The peer frameworks are installed only by
-``make bench`` (``bench/requirements.txt``): their apps are checked the same way where the peer's
-packages are in the environment, and skipped otherwise.
+itself is kept honest (a wrong answer is caught). The peer frameworks' apps are checked by
+``bench/test_peers.py``, which ``make bench`` runs once it has installed them
+(``bench/requirements.txt``); this suite does not install them.
 """
 
 from __future__ import annotations
@@ -52,60 +52,6 @@ def test_raw_app_answers_scenario_correctly(name: str) -> None:
 
 
 # Peer framework key -> the packages its benchmark module imports (bench/requirements.txt).
-PEERS: dict[str, tuple[str, ...]] = {
-    "fastapi": ("fastapi", "jinja2", "itsdangerous", "multipart"),
-    "litestar": ("litestar", "jinja2"),
-    "blacksheep": ("blacksheep", "jinja2"),
-    "falcon": ("falcon", "jinja2", "itsdangerous"),
-    "muffin": ("muffin", "muffin_jinja2", "muffin_session", "aiofile"),
-    "baize": ("baize", "jinja2"),
-    "lilya": ("lilya", "jinja2", "itsdangerous"),
-    "sanic": ("sanic", "sanic_ext", "jinja2"),
-    "emmett": ("emmett", "renoir"),
-}
-
-
-def _require_peer(framework: str) -> None:
-    for package in PEERS[framework]:
-        pytest.importorskip(package, reason=f"{framework} benchmark needs {package} (make bench installs it)")
-
-
-def test_every_framework_is_in_the_peer_list() -> None:
-    assert set(PEERS) == set(harness.FRAMEWORKS) - {"lyre", "starlette", "raw"}
-
-
-def _peer_cells() -> list[Any]:
-    cells = []
-    for fw in PEERS:
-        # The Litestar apps keep Litestar's documented 2.x idioms, which Litestar 2.2x flags as
-        # deprecated at start-up; that warning is not what these checks are about.
-        marks = [pytest.mark.filterwarnings("ignore::DeprecationWarning")] if fw == "litestar" else []
-        cells += [pytest.param(fw, name, marks=marks) for name in sorted(SCENARIOS)]
-    return cells
-
-
-@pytest.mark.parametrize(("framework", "name"), _peer_cells())
-def test_peer_app_answers_scenario_correctly(framework: str, name: str) -> None:
-    _require_peer(framework)
-    skipped = harness.skip_reasons(framework)
-    if name in skipped:
-        pytest.skip(f"{framework} lacks it: {skipped[name]}")
-    cell = run(_prepare_and_close(framework, name))
-    assert cell.error is None, cell.error
-    assert cell.status in (200, 404)
-
-
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # see _peer_cells
-@pytest.mark.parametrize("framework", sorted(PEERS))
-def test_peer_module_covers_every_scenario_or_says_why_not(framework: str) -> None:
-    _require_peer(framework)
-    factories = harness.load_factories(framework)
-    skipped = harness.skip_reasons(framework)
-    for name in SCENARIOS:
-        assert (name in factories) != (name in skipped), f"{framework}/{name}: an app xor a reason"
-    assert all(len(why) > 20 for why in skipped.values()), skipped
-
-
 def test_skipped_cells_are_listed_with_their_reason() -> None:
     from bench import run as bench_run
 
