@@ -155,7 +155,7 @@ def test_token_signed_with_another_secret_is_403(client: TestClient) -> None:
 def test_garbage_token_is_403(client: TestClient) -> None:
     prime(client)
     for bad in ["", "x", "é" * 100, "a.b", "x" * 10_000]:
-        response = client.post("/raw", headers={"X-CSRF-Token": bad.encode("utf-8")})
+        response = client.post("/raw", headers={b"X-CSRF-Token": bad.encode("utf-8")})
         assert response.status_code == 403
 
 
