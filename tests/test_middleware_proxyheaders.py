@@ -241,9 +241,9 @@ def test_websocket_scheme(anyio_backend: str) -> None:
 
 def test_bad_configuration() -> None:
     with pytest.raises(ValueError, match="not an IP"):
-        ProxyHeadersMiddleware(info, trusted_hosts=["proxy.local"])
+        ProxyHeadersMiddleware(Lyre(), trusted_hosts=["proxy.local"])
     with pytest.raises(ValueError):
-        ProxyHeadersMiddleware(info, header="x-real-ip")  # type: ignore[arg-type]
+        ProxyHeadersMiddleware(Lyre(), header="x-real-ip")  # type: ignore[arg-type]
 
 
 @pytest.mark.anyio
