@@ -302,3 +302,34 @@ def test_without_optional_libraries() -> None:
     assert lines[1] == "('gzip',)"
     assert "needs brotli (`pip install brotli`)" in lines[2]
     assert "pip install 'lyre-asgi[compression]'" in lines[2]
+
+
+def test_negotiate_never_raises_on_any_latin1_input() -> None:
+    import random
+
+    rng = random.Random(17)
+    alphabet = [chr(i) for i in range(256)]
+    for char in alphabet:
+        for template in ("gzip;q={}", "br;q=0.{}", "{}", "gzip;{}=1", "*;q={}"):
+            negotiate(template.format(char), ALL)
+    pieces = [
+        "gzip",
+        "br",
+        "zstd",
+        "*",
+        "identity",
+        ";",
+        ",",
+        "q=",
+        "0",
+        "1",
+        ".",
+        " ",
+        "=",
+        "\t",
+        "²",
+        "\xff",
+    ]
+    for _ in range(2000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        assert negotiate(value, ALL) in (None, *ALL)

@@ -335,3 +335,50 @@ def test_jinja2_template_helper(tmp_path: Any, anyio_backend: str) -> None:
     response = TestClient(app, backend=anyio_backend).get("/")  # type: ignore[arg-type]
     token = response.cookies["csrftoken"]
     assert response.text == f'<form><input type="hidden" name="csrf_token" value="{token}"></form>'
+
+
+def test_hostile_headers_give_403_never_500(client: TestClient) -> None:
+    import random
+
+    token = prime(client)
+    rng = random.Random(17)
+    pieces = [
+        "http",
+        "://",
+        "[",
+        "]",
+        ":",
+        "99999",
+        "evil",
+        ".",
+        "/",
+        "%",
+        "\xff",
+        " ",
+        "null",
+        "testserver",
+        "@",
+    ]
+    for _ in range(200):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))).encode("latin-1")
+        for name in (b"origin", b"referer"):
+            response = client.post("/raw", headers={b"x-csrf-token": token.encode(), name: value})
+            assert response.status_code in (200, 403)
+        response = client.post("/raw", headers={b"x-csrf-token": value, b"cookie": b"csrftoken=" + value})
+        assert response.status_code == 403
+
+
+def test_form_with_percent_encoded_and_repeated_fields(client: TestClient) -> None:
+    token = prime(client)
+    body = f"csrf%5Ftoken={token}&csrf_token=other".encode()
+    response = client.post(
+        "/submit", content=body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 200  # the first field of that name is the one checked
+    bad = f"csrf_token=%ZZ&x={token}".encode()
+    assert (
+        client.post(
+            "/submit", content=bad, headers={"content-type": "application/x-www-form-urlencoded"}
+        ).status_code
+        == 403
+    )

@@ -264,3 +264,54 @@ async def test_lifespan_and_no_client_pass_through() -> None:
     scope = {"type": "http", "scheme": "http", "client": None, "headers": [(b"x-forwarded-proto", b"https")]}
     await middleware(scope, receive, send)
     assert seen[1]["scheme"] == "http"
+
+
+@pytest.mark.parametrize("host", ["example.com:99999", "example.com:", ":80", "[::1", "ex ample.com"])
+def test_bad_forwarded_host_ignored(anyio_backend: str, host: str) -> None:
+    data = get(make_client(anyio_backend, trusted_hosts=["10.0.0.1"]), {"X-Forwarded-Host": host})
+    assert data["url"] == "http://testserver/info"
+
+
+def test_ipv6_host_with_port(anyio_backend: str) -> None:
+    client = make_client(anyio_backend, trusted_hosts=["10.0.0.1"])
+    data = get(client, {"X-Forwarded-Host": "[2001:db8::1]:8443", "X-Forwarded-Proto": "https"})
+    assert data["url"] == "https://[2001:db8::1]:8443/info"
+
+
+def test_random_headers_never_fail() -> None:
+    """Arbitrary latin-1 forwarding headers either apply or are ignored: the parsers never raise."""
+    import random
+
+    from lyre.middleware.proxyheaders import _parse_forwarded, _split_node, _valid_host
+
+    rng = random.Random(17)
+    pieces = [
+        "for=",
+        "proto=",
+        "host=",
+        '"',
+        "[",
+        "]",
+        ":",
+        ";",
+        ",",
+        "1.2.3.4",
+        "::1",
+        "_x",
+        "unknown",
+        " ",
+        "\\",
+        "\xff",
+        "é",
+    ]
+    middleware = ProxyHeadersMiddleware(Lyre(), trusted_hosts="*")
+    forwarded = ProxyHeadersMiddleware(Lyre(), trusted_hosts="*", header="forwarded")
+    for _ in range(3000):
+        value = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+        _parse_forwarded(value)
+        _split_node(value)
+        _valid_host(value)
+        raw = value.encode("latin-1", "replace")
+        for name in (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"):
+            middleware._apply({"type": "http", "scheme": "http", "headers": [(name, raw)]})
+        forwarded._apply({"type": "http", "scheme": "http", "headers": [(b"forwarded", raw)]})

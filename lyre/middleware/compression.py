@@ -176,7 +176,9 @@ def _quality(params: str) -> float | None:
         if name != "q":
             continue
         value = value.strip()
-        if not value or len(value) > 5 or not value.replace(".", "", 1).isdigit():
+        # RFC 9110 qvalue: "0" to "1", at most three decimals (ASCII digits only: str.isdigit also
+        # accepts "²", which float() refuses).
+        if not 0 < len(value) <= 5 or not value.isascii() or not value.replace(".", "", 1).isdigit():
             return None
         quality = float(value)
         if quality > 1:

@@ -54,6 +54,14 @@ _FORWARDED_PAIR = re.compile(
 _DEFAULT_PORT = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
+def _valid_host(host: str) -> bool:
+    """``host`` or ``host:port`` as a Host header may carry it (port 0-65535)."""
+    if not _HOST.fullmatch(host):
+        return False
+    _, colon, port = host.rpartition(":")
+    return not colon or not port.isdigit() or host.endswith("]") or int(port) <= 65535
+
+
 @functools.lru_cache(maxsize=1024)
 def _parse_ip(value: str) -> _Address | None:
     try:
@@ -83,6 +91,8 @@ def _split_node(node: str) -> tuple[str, int] | None:
                 return None
         else:
             port = int(rest[1:])
+            if port > 65535:
+                return None
     if _parse_ip(host) is None and host.lower() != "unknown" and not _OBFUSCATED.fullmatch(host):
         return None
     return host, port
@@ -250,7 +260,7 @@ class ProxyHeadersMiddleware:
         host = element.get("host")
         if proto is not None and proto.lower() not in ("http", "https"):
             return
-        if host is not None and not _HOST.fullmatch(host):
+        if host is not None and not _valid_host(host):
             return
         node = nodes[chosen]
         if node is not None:
@@ -275,7 +285,7 @@ def _set_scheme_and_host(scope: Scope, proto: str | None, host: str | None) -> N
         proto = proto.lower()
         if proto not in ("http", "https"):
             proto = None
-    if host is not None and not _HOST.fullmatch(host):
+    if host is not None and not _valid_host(host):
         host = None
     if proto is not None:
         if scope["type"] == "websocket":
