@@ -303,6 +303,16 @@ def test_bad_configuration() -> None:
         CSRFMiddleware(make_app(), SECRET, trusted_origins=["example.com"])
     with pytest.raises(ValueError):
         CSRFMiddleware(make_app(), SECRET, cookie_samesite="sometimes")
+    for name in ["", "a;b", "a=b", "a b", "a\r\nSet-Cookie: x"]:
+        with pytest.raises(ValueError, match="cookie_name"):
+            CSRFMiddleware(make_app(), SECRET, cookie_name=name)
+    with pytest.raises(ValueError, match="cookie_path"):
+        CSRFMiddleware(make_app(), SECRET, cookie_path="/; Domain=evil")
+    with pytest.raises(ValueError, match="cookie_domain"):
+        CSRFMiddleware(make_app(), SECRET, cookie_domain="a\nb")
+    CSRFMiddleware(
+        make_app(), SECRET, cookie_name="__Host-csrf", cookie_path="/app", cookie_domain="example.com"
+    )
 
 
 def test_websocket_passes_through(client: TestClient) -> None:

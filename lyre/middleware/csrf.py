@@ -54,6 +54,8 @@ _TOKEN_LENGTH = 43 + 1 + 43
 # The largest form value or header considered as a token; anything longer is simply not a token.
 _MAX_TOKEN_FIELD = 256
 _VALID_CACHE_SIZE = 4096
+_NOT_IN_COOKIE_NAME = frozenset('()<>@,;:\\"/[]?={} \t\r\n\x00')
+_NOT_IN_ATTRIBUTE = frozenset(";\r\n\x00")
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 
 
@@ -188,6 +190,11 @@ class CSRFMiddleware:
         self.check_origin = check_origin
         self.cookie_secure = cookie_secure
         self.max_body_size = max_body_size
+        if not cookie_name or any(char in _NOT_IN_COOKIE_NAME for char in cookie_name):
+            raise ValueError(f"cookie_name {cookie_name!r} is not a valid cookie name")
+        for label, text in (("cookie_path", cookie_path), ("cookie_domain", cookie_domain)):
+            if text is not None and any(char in _NOT_IN_ATTRIBUTE for char in text):
+                raise ValueError(f"{label} {text!r} contains a character a cookie attribute cannot hold")
         samesite = cookie_samesite.lower()
         if samesite not in ("lax", "strict", "none"):
             raise ValueError("cookie_samesite must be 'lax', 'strict' or 'none'")
