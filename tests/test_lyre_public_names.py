@@ -133,6 +133,7 @@ PUBLIC: dict[str, list[str]] = {
         "status",
     ],
     "lyre.exceptions": ["HTTPException", "StarletteDeprecationWarning", "WebSocketException"],
+    "lyre.flash": ["MAX_PENDING", "SESSION_KEY", "flash", "flash_context", "get_flashed_messages"],
     "lyre.formparsers": [
         "FormMessage",
         "FormParser",
@@ -164,7 +165,18 @@ PUBLIC: dict[str, list[str]] = {
         "RequestBodyLimitMiddleware",
         "RequestBodyLimitResponder",
     ],
+    "lyre.middleware.compression": [
+        "CompressionMiddleware",
+        "DEFAULT_BROTLI_QUALITY",
+        "DEFAULT_EXCLUDED_CONTENT_TYPES",
+        "DEFAULT_GZIP_LEVEL",
+        "DEFAULT_PREFERENCE",
+        "DEFAULT_ZSTD_LEVEL",
+        "available_codings",
+        "negotiate",
+    ],
     "lyre.middleware.cors": ["ALL_METHODS", "CORSMiddleware", "SAFELISTED_HEADERS"],
+    "lyre.middleware.csrf": ["CSRFMiddleware", "SAFE_METHODS", "csrf_input", "csrf_token"],
     "lyre.middleware.errors": [
         "CENTER_LINE",
         "ExceptionHandler",
@@ -204,6 +216,7 @@ PUBLIC: dict[str, list[str]] = {
     ],
     "lyre.middleware.httpsredirect": ["HTTPSRedirectMiddleware"],
     "lyre.middleware.opentelemetry": ["Mount", "OpenTelemetryMiddleware", "URL"],
+    "lyre.middleware.proxyheaders": ["MAX_HEADER_LENGTH", "MAX_HOPS", "ProxyHeadersMiddleware"],
     "lyre.middleware.sessions": ["HTTPConnection", "MutableHeaders", "Session", "SessionMiddleware"],
     "lyre.middleware.trustedhost": ["ENFORCE_DOMAIN_WILDCARD", "Headers", "TrustedHostMiddleware"],
     "lyre.middleware.wsgi": [
