@@ -682,7 +682,7 @@ NOTES_KEPT = 10  # the most recent notes kept in the session
 def _session_id_start(request: Request) -> str | None:
     """The first characters of the session id in the cookie (the cookie is ``id.timestamp.signature``)."""
     value = request.cookies.get("session")
-    return value[:8] if value else None
+    return value[:8] if value and request.session else None  # an unknown or expired id loads as {}
 
 
 def _session_view(request: Request) -> dict[str, Any]:
