@@ -91,7 +91,7 @@ def test_home_links_the_beyond_pages_apart_from_the_numbered_items(client: TestC
 def test_log_in_keeps_the_name_in_the_store_and_rotates_the_id(client: TestClient) -> None:
     page = client.get("/beyond/login")
     assert _text(page.text, "store") == "MemoryStore()"
-    assert _text(page.text, "session-id") == "(no session yet)"
+    assert _text(page.text, "session-id") == "(no session)"
     assert "session" not in client.cookies  # an untouched session is not saved: no cookie
     token = _token(page.text)
     # A session made before log-in (one an attacker could have planted in the browser).
@@ -124,7 +124,7 @@ def test_log_in_keeps_the_name_in_the_store_and_rotates_the_id(client: TestClien
         other.cookies.set("session", before)
         assert other.get("/account").status_code == 303
         old = other.get("/beyond/login").text
-        assert _text(old, "session-id") == "(no session yet)" and 'id="beyond-user"' not in old
+        assert _text(old, "session-id") == "(no session)" and 'id="beyond-user"' not in old
 
 
 def _saved() -> str:
@@ -183,6 +183,7 @@ def test_log_out_clears_the_session(client: TestClient) -> None:
     assert _stored(fresh) == {"_flashes": [["info", "Signed out: your session was deleted."]]}
     page = client.get("/beyond/login").text
     assert _flashes(page) == ["info: Signed out: your session was deleted."]
+    assert _text(page, "session-id") == "(no session)"  # the flash shown was all it held
     assert 'id="beyond-user"' not in page and 'id="who"' not in page
     assert "session" not in client.cookies  # the flash was shown: the now empty session is deleted
     assert _stored(fresh) is None

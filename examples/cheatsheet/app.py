@@ -682,7 +682,8 @@ NOTES_KEPT = 10  # the most recent notes kept in the session
 def _session_id_start(request: Request) -> str | None:
     """The first characters of the session id in the cookie (the cookie is ``id.timestamp.signature``)."""
     value = request.cookies.get("session")
-    return value[:8] if value and request.session else None  # an unknown or expired id loads as {}
+    # An unknown or expired id loads as {}; a session holding only the flash being shown ends now.
+    return value[:8] if value and _session_view(request) else None
 
 
 def _session_view(request: Request) -> dict[str, Any]:

@@ -254,7 +254,7 @@ def test_beyond_log_in_flash_once_and_log_out(page: Any, base_url: str) -> None:
     page.goto("/")
     page.click("#beyond-login")
     page.wait_for_url(base_url + "/beyond/login")
-    assert page.inner_text("#session-id") == "(no session yet)"
+    assert page.inner_text("#session-id") == "(no session)"
     assert [c["name"] for c in page.context.cookies()] == ["csrftoken"]  # set by the page's GET
 
     page.fill("#beyond-username", "Zoë")
@@ -307,7 +307,7 @@ def test_beyond_log_in_gives_a_new_session_id(page: Any, base_url: str) -> None:
         planted = other.new_page()
         planted.goto("/beyond/login")
         assert planted.query_selector("#beyond-user") is None
-        assert planted.inner_text("#session-id") == "(no session yet)"
+        assert planted.inner_text("#session-id") == "(no session)"
     finally:
         other.close()
 
