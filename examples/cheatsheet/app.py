@@ -36,7 +36,9 @@ it now carries a signed id instead of the data. The ``/beyond`` log-in writes th
 ``login_user`` key, so the header's "signed in as" and item 13's account page agree with it.
 
 ``CSRFMiddleware`` wraps only the ``/beyond`` mount: the cheat-sheet's own forms are written as the
-cheat-sheet writes them, without a token, and must keep working. The CSRF secret is derived from the session secret (a distinct key, one variable to set).
+cheat-sheet writes them, without a token, and must keep working. The CSRF secret is derived from the
+session secret (a distinct key, and still one variable to set). ``CompressionMiddleware`` wraps the
+whole demo.
 """
 
 from __future__ import annotations
