@@ -19,7 +19,7 @@ if str(REPO) not in sys.path:  # `examples` is a top-level package of the checko
 from examples.cheatsheet.app import ITEMS, app  # noqa: E402
 from lyre import cli  # noqa: E402
 from lyre.exceptions import StarletteDeprecationWarning  # noqa: E402
-from lyre.routing import Mount, Route  # noqa: E402
+from lyre.routing import BaseRoute, Mount, Route  # noqa: E402
 from lyre.testclient import TestClient  # noqa: E402
 
 
@@ -343,9 +343,13 @@ def test_middleware_page_and_hi(client: TestClient) -> None:
 def test_every_get_page_answers(client: TestClient) -> None:
     """Each GET route (with sample parameters) renders without a server error."""
     seen = []
-    for route in app.routes:
+    routes: list[tuple[BaseRoute, str]] = [(route, getattr(route, "path", "")) for route in app.routes]
+    for mount in app.routes:
+        if isinstance(mount, Mount) and mount.path == "/beyond":
+            routes += [(route, mount.path + getattr(route, "path", "")) for route in mount.routes]
+    for route, full_path in routes:
         if isinstance(route, Route) and route.methods and "GET" in route.methods:
-            path = route.path.replace("{postid}", "1")
+            path = full_path.replace("{postid}", "1")
             if path == "/errors/500":  # raises in the test client; covered by test_custom_500_page
                 continue
             if path == "/":
@@ -366,8 +370,9 @@ def test_every_get_page_answers(client: TestClient) -> None:
             }.get(path, 200)
             assert response.status_code == expected, path
         elif isinstance(route, Mount):
-            assert route.path == "/static"
+            assert route.path in ("/static", "/beyond")
     assert len(seen) >= 25
+    assert {"/beyond/login", "/beyond/notes", "/beyond/compression"} <= set(seen)
 
 
 def test_routes_command_on_the_demo(capsys: pytest.CaptureFixture[str]) -> None:

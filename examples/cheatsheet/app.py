@@ -10,6 +10,35 @@ http://127.0.0.1:8000/ -- the home page links every item.
 
 The session secret comes from ``CHEATSHEET_SECRET_KEY``; without it a random key is made per process
 (sessions then do not survive a restart and are not shared between ``--workers``).
+
+Beyond Starlette
+----------------
+
+Under ``/beyond`` the demo shows what lyre adds to Starlette's API: a log-in kept in a server-side
+session store (with :func:`lyre.sessions.rotate` at log-in and log-out), a form protected by
+``CSRFMiddleware`` (the template writes ``csrf_input(request)``), flash messages after each action,
+and ``CompressionMiddleware`` (br, zstd or gzip, whatever the browser and the server share).
+
+The design: **one session for the whole demo**, kept server-side. An application has one
+``SessionMiddleware`` (a second one, on a mounted sub-app, would replace ``scope["session"]`` under
+the first one's feet), and a real application keeps its users in one session whatever page they
+log in from. So the demo's only ``SessionMiddleware`` gets ``store=``, chosen by the environment as
+a deployment would (``CHEATSHEET_SESSION_STORE``):
+
+* ``memory`` (the default): a ``MemoryStore``, one process, gone at a restart;
+* ``file:DIRECTORY``: a ``FileStore``, shared by ``--workers`` and kept across restarts (set
+  ``CHEATSHEET_SECRET_KEY`` too, or the cookies signed before a restart are refused);
+* ``redis://HOST:PORT/DB``: a ``RedisStore`` (``pip install 'lyre-asgi[redis]'``).
+
+The cheat-sheet's item 10 keeps its own form (``request.session["login_user"] = name``) and behaves
+as before -- ``request.session`` is the same dictionary whatever holds it; only the cookie changed, and
+it now carries a signed id instead of the data. The ``/beyond`` log-in writes the same
+``login_user`` key, so the header's "signed in as" and item 13's account page agree with it.
+
+``CSRFMiddleware`` wraps only the ``/beyond`` mount: the cheat-sheet's own forms are written as the
+cheat-sheet writes them, without a token, and must keep working. The CSRF secret is derived from the
+session secret (a distinct key, and still one variable to set). ``CompressionMiddleware`` wraps the
+whole demo.
 """
 
 from __future__ import annotations
@@ -17,6 +46,7 @@ from __future__ import annotations
 import base64
 import collections
 import functools
+import hashlib
 import html
 import json
 import logging
@@ -35,12 +65,16 @@ from lyre.background import BackgroundTask, BackgroundTasks
 from lyre.datastructures import State, UploadFile
 from lyre.endpoints import HTTPEndpoint
 from lyre.exceptions import HTTPException
+from lyre.flash import flash, get_flashed_messages
 from lyre.middleware import Middleware
 from lyre.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from lyre.middleware.compression import CompressionMiddleware, available_codings
+from lyre.middleware.csrf import CSRFMiddleware, csrf_input, csrf_token
 from lyre.middleware.sessions import SessionMiddleware
 from lyre.requests import Request
 from lyre.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from lyre.routing import Mount, Route, WebSocketRoute
+from lyre.sessions import FileStore, MemoryStore, RedisStore, SessionStore, rotate
 from lyre.staticfiles import StaticFiles
 from lyre.templating import Jinja2Templates
 from lyre.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,6 +84,10 @@ HERE = Path(__file__).resolve().parent
 
 # Item 5a: Jinja2Templates(directory=...). An absolute path, so the app works from any directory.
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+# Beyond Starlette: every page shows its flash messages (base.html); the /beyond forms carry a CSRF token.
+templates.env.globals.update(
+    get_flashed_messages=get_flashed_messages, csrf_input=csrf_input, csrf_token=csrf_token
+)
 
 logger = logging.getLogger("cheatsheet")
 if not logger.handlers:
@@ -102,6 +140,18 @@ ITEMS: list[dict[str, Any]] = [
      "form": 'WebSocketRoute("/ws", ws); await websocket.accept(); await websocket.receive_text()'},
 ]  # fmt: skip
 
+# The home page's "Beyond Starlette" list: what lyre adds, shown under /beyond (not cheat-sheet items).
+BEYOND: list[dict[str, str]] = [
+    {"id": "login", "title": "Log-in in a server-side session store", "route": "beyond:login",
+     "form": "SessionMiddleware(..., store=MemoryStore()); rotate(request) at log-in; session.clear()"},
+    {"id": "csrf", "title": "A CSRF-protected form", "route": "beyond:notes",
+     "form": "Mount(..., middleware=[Middleware(CSRFMiddleware, secret=...)]); {{ csrf_input(request) }}"},
+    {"id": "flash", "title": "Flash messages after each action", "route": "beyond:login",
+     "form": 'flash(request, "Signed in."); get_flashed_messages(request, with_categories=True)'},
+    {"id": "compression", "title": "Compression: br, zstd or gzip", "route": "beyond:compression",
+     "form": "Middleware(CompressionMiddleware); Vary: Accept-Encoding"},
+]  # fmt: skip
+
 
 # ---------------------------------------------------------------------------------------------
 # 5. Home page: the OLD TemplateResponse form (5b), as the cheat-sheet writes it.
@@ -113,7 +163,7 @@ async def home(request: Request) -> Response:
 
     lyre accepts this pre-1.0 form (Starlette 1.10 answers it with a 500) and warns once.
     """
-    return templates.TemplateResponse("home.html", {"request": request, "items": ITEMS}, headers={"x-extra-key": "value"})  # type: ignore[arg-type]  # fmt: skip
+    return templates.TemplateResponse("home.html", {"request": request, "items": ITEMS, "beyond": BEYOND}, headers={"x-extra-key": "value"})  # type: ignore[arg-type]  # fmt: skip
 
 
 async def templates_page(request: Request) -> Response:
@@ -605,6 +655,122 @@ async def favicon(request: Request) -> Response:
 
 
 # ---------------------------------------------------------------------------------------------
+# Beyond Starlette: a server-side session store, CSRF, flash messages, compression (under /beyond).
+# ---------------------------------------------------------------------------------------------
+
+
+def session_store_from_env() -> SessionStore:
+    """The store named by ``CHEATSHEET_SESSION_STORE``: ``memory`` (default), ``file:DIR`` or a Redis URL."""
+    spec = os.environ.get("CHEATSHEET_SESSION_STORE", "").strip()
+    if spec in ("", "memory"):
+        return MemoryStore()
+    if spec.startswith("file:") and spec != "file:":
+        return FileStore(spec.removeprefix("file:"))
+    if spec.startswith(("redis://", "rediss://", "unix://")):
+        return RedisStore(spec, prefix="cheatsheet:session:")
+    raise ValueError(
+        f"CHEATSHEET_SESSION_STORE={spec!r}: expected memory, file:DIRECTORY or redis://HOST:PORT/DB"
+    )
+
+
+SECRET_KEY = os.environ.get("CHEATSHEET_SECRET_KEY") or secrets.token_hex(32)
+# A key of its own for CSRF tokens, derived from the session secret (one variable to set).
+CSRF_SECRET = hashlib.sha256(b"cheatsheet csrf\0" + SECRET_KEY.encode("utf-8")).hexdigest()
+session_store = session_store_from_env()
+NOTE_LIMIT = 200  # characters per note
+NOTES_KEPT = 10  # the most recent notes kept in the session
+
+
+def _session_id_start(request: Request) -> str | None:
+    """The first characters of the session id in the cookie (the cookie is ``id.timestamp.signature``)."""
+    value = request.cookies.get("session")
+    # An unknown or expired id loads as {}; a session holding only the flash being shown ends now.
+    return value[:8] if value and _session_view(request) else None
+
+
+def _session_view(request: Request) -> dict[str, Any]:
+    """What the server holds for this session, without the pending flash messages."""
+    return {key: value for key, value in request.session.items() if key != "_flashes"}
+
+
+async def beyond_login_page(request: Request) -> Response:
+    """The log-in page: the form (with its CSRF token), who is signed in, what the store holds."""
+    context = {
+        "user": request.session.get("login_user"),
+        "store": repr(session_store),
+        "id_start": _session_id_start(request),
+        "session": _session_view(request),
+    }
+    return templates.TemplateResponse(request, "beyond_login.html", context)
+
+
+async def beyond_login(request: Request) -> Response:
+    """Log in: the name goes to the session, ``rotate`` gives the session a new id, a flash says so."""
+    form = await request.form()
+    raw = form.get("username")
+    username = raw.strip() if isinstance(raw, str) else ""
+    if not username or len(username) > 50:
+        flash(request, "Enter a name of 1 to 50 characters.", "error")
+        return RedirectResponse(url=request.url_for("beyond:login"), status_code=303)
+    request.session["login_user"] = username
+    rotate(request)  # a session id planted or seen before log-in is worthless from now on
+    flash(request, f"Signed in as {username}. Your session has a new id.", "success")
+    return RedirectResponse(url=request.url_for("beyond:login"), status_code=303)
+
+
+async def beyond_logout(request: Request) -> Response:
+    """Log out: the whole session is cleared (deleted from the store); a new one carries the flash."""
+    was_signed_in = bool(request.session.get("login_user"))
+    request.session.clear()
+    rotate(request)  # the flash below starts a new session, under a new id
+    flash(request, "Signed out: your session was deleted." if was_signed_in else "You were not signed in.")
+    return RedirectResponse(url=request.url_for("beyond:login"), status_code=303)
+
+
+async def beyond_notes_page(request: Request) -> Response:
+    """The CSRF-protected form, and the same form without its token (which is refused)."""
+    notes = request.session.get("notes", [])
+    return templates.TemplateResponse(
+        request, "beyond_notes.html", {"notes": notes, "limit": NOTE_LIMIT, "kept": NOTES_KEPT}
+    )
+
+
+async def beyond_notes_add(request: Request) -> Response:
+    """Only reached with a valid token: ``CSRFMiddleware`` answers 403 before this runs otherwise."""
+    form = await request.form()
+    raw = form.get("note")
+    note = raw.strip() if isinstance(raw, str) else ""
+    if not note or len(note) > NOTE_LIMIT:
+        flash(request, f"A note is 1 to {NOTE_LIMIT} characters.", "error")
+    else:
+        request.session["notes"] = [*request.session.get("notes", []), note][-NOTES_KEPT:]
+        flash(request, "Note saved: the form's CSRF token matched your csrftoken cookie.", "success")
+    return RedirectResponse(url=request.url_for("beyond:notes"), status_code=303)
+
+
+async def beyond_compression_page(request: Request) -> Response:
+    """A page that fetches a large JSON document and shows how it was compressed."""
+    return templates.TemplateResponse(request, "beyond_compression.html", {"codings": available_codings()})
+
+
+async def beyond_data(request: Request) -> Response:
+    """About 20 kB of JSON: large enough for ``CompressionMiddleware`` (500 bytes and more)."""
+    rows = [{"id": i, "name": f"item {i}", "tags": ["demo", "lyre"]} for i in range(400)]
+    return JSONResponse({"rows": rows})
+
+
+beyond_routes = [
+    Route("/login", endpoint=beyond_login_page, name="login"),
+    Route("/login", endpoint=beyond_login, methods=["POST"], name="login_post"),
+    Route("/logout", endpoint=beyond_logout, methods=["POST"], name="logout"),
+    Route("/notes", endpoint=beyond_notes_page, name="notes"),
+    Route("/notes", endpoint=beyond_notes_add, methods=["POST"], name="notes_post"),
+    Route("/compression", endpoint=beyond_compression_page, name="compression"),
+    Route("/compression/data.json", endpoint=beyond_data, name="data"),
+]
+
+
+# ---------------------------------------------------------------------------------------------
 # The application.
 # ---------------------------------------------------------------------------------------------
 
@@ -646,12 +812,19 @@ routes = [
     WebSocketRoute("/ws", endpoint=ws_echo, name="ws"),
     Route("/favicon.ico", endpoint=favicon, include_in_schema=False),
     Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
+    # Beyond Starlette: CSRF checks on this mount only (the cheat-sheet's forms carry no token).
+    Mount(
+        "/beyond",
+        routes=beyond_routes,
+        name="beyond",
+        middleware=[Middleware(CSRFMiddleware, secret=CSRF_SECRET)],
+    ),
 ]
 
 middleware = [
-    Middleware(
-        SessionMiddleware, secret_key=os.environ.get("CHEATSHEET_SECRET_KEY") or secrets.token_hex(32)
-    ),
+    Middleware(CompressionMiddleware),  # outermost: it compresses every page, error pages included
+    # Item 10's SessionMiddleware; Beyond Starlette: its data is kept server-side, in `session_store`.
+    Middleware(SessionMiddleware, secret_key=SECRET_KEY, store=session_store),
     Middleware(MyMiddleware),
     Middleware(CustomHeaderMiddleware),
 ]

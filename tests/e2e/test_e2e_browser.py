@@ -241,3 +241,125 @@ def test_unicode_upload_name_and_form_fields(page: Any, base_url: str, tmp_path:
     page.wait_for_url("**/query?name=Zo%C3%AB&t=1&t=3")
     assert page.inner_text("#name") == "'Zoë'"
     assert page.inner_text("#tags") == "['1', '3']"
+
+
+# --- Beyond Starlette: server-side session, CSRF, flash messages, compression -------------------
+
+
+def _flash_texts(page: Any) -> list[str]:
+    return [text.strip() for text in page.locator("#flashes li").all_inner_texts()]
+
+
+def test_beyond_log_in_flash_once_and_log_out(page: Any, base_url: str) -> None:
+    page.goto("/")
+    page.click("#beyond-login")
+    page.wait_for_url(base_url + "/beyond/login")
+    assert page.inner_text("#session-id") == "(no session)"
+    assert [c["name"] for c in page.context.cookies()] == ["csrftoken"]  # set by the page's GET
+
+    page.fill("#beyond-username", "Zoë")
+    page.click("#beyond-login")
+    page.wait_for_selector("#beyond-user")
+    assert page.url == base_url + "/beyond/login"  # the 303 after the POST
+    assert page.inner_text("#beyond-user") == "Zoë"
+    assert page.inner_text("#who") == "Zoë"
+    assert _flash_texts(page) == ["Signed in as Zoë. Your session has a new id."]
+    [session] = [c for c in page.context.cookies() if c["name"] == "session"]
+    assert "Zo" not in session["value"] and session["httpOnly"] is True  # only the signed id
+    assert page.inner_text("#session-id") == session["value"][:8] + "…"
+
+    page.reload()
+    assert page.query_selector("#flashes") is None  # shown once
+    assert page.inner_text("#beyond-user") == "Zoë"
+    page.goto("/account")  # item 13 reads the same session
+    assert page.inner_text("#account-user") == "Zoë"
+
+    page.goto("/beyond/login")
+    page.click("#beyond-logout")
+    page.wait_for_selector("#beyond-username")
+    assert _flash_texts(page) == ["Signed out: your session was deleted."]
+    assert page.query_selector("#who") is None
+    page.reload()
+    assert page.query_selector("#flashes") is None
+    assert [c for c in page.context.cookies() if c["name"] == "session"] == []
+    page.goto("/account")
+    assert page.url == base_url + "/signin"
+
+
+def test_beyond_log_in_gives_a_new_session_id(page: Any, base_url: str) -> None:
+    """A session that exists before log-in (a planted one) is not the one that gets logged in."""
+    page.goto("/beyond/notes")
+    page.fill("#note", "before")
+    page.click("#note-submit")
+    page.wait_for_selector("#flashes")
+    [before] = [c["value"] for c in page.context.cookies() if c["name"] == "session"]
+    page.goto("/beyond/login")
+    page.fill("#beyond-username", "bo")
+    page.click("#beyond-login")
+    page.wait_for_selector("#beyond-user")
+    [after] = [c["value"] for c in page.context.cookies() if c["name"] == "session"]
+    assert after.split(".")[0] != before.split(".")[0]
+
+    # The old cookie in another browser: an empty session, not bo's.
+    other = page.context.browser.new_context(base_url=base_url)
+    try:
+        other.add_cookies([{"name": "session", "value": before, "url": base_url}])
+        planted = other.new_page()
+        planted.goto("/beyond/login")
+        assert planted.query_selector("#beyond-user") is None
+        assert planted.inner_text("#session-id") == "(no session)"
+    finally:
+        other.close()
+
+
+def test_beyond_csrf_form(page: Any, base_url: str) -> None:
+    page.goto("/beyond/notes")
+    token = page.get_attribute("#note-form input[name=csrf_token]", "value")
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "csrftoken"]
+    assert token == cookie["value"]
+
+    page.fill("#note", "Bö & co")
+    page.click("#note-submit")
+    page.wait_for_selector("#flashes")
+    assert page.url == base_url + "/beyond/notes"
+    assert _flash_texts(page) == ["Note saved: the form's CSRF token matched your csrftoken cookie."]
+    assert page.locator("#notes li").all_inner_texts() == ["Bö & co"]
+    page.reload()
+    assert page.query_selector("#flashes") is None
+    assert page.locator("#notes li").all_inner_texts() == ["Bö & co"]
+
+    # The page's own form without its token: the browser shows the middleware's 403.
+    with page.expect_navigation() as navigation:
+        page.click("#note-without-token")
+    assert navigation.value.status == 403
+    assert page.inner_text("body").startswith("CSRF check failed: token missing")
+
+    # The real form with its token edited in the page before it is sent.
+    page.goto("/beyond/notes")
+    page.fill("#note", "tampered")
+    page.eval_on_selector("#note-form input[name=csrf_token]", "input => { input.value += 'x'; }")
+    with page.expect_navigation() as navigation:
+        page.click("#note-submit")
+    assert navigation.value.status == 403
+    assert page.inner_text("body") == "CSRF check failed: the token is invalid."
+
+    # A request with the browser's cookies but no token (what a forged cross-site post carries).
+    response = page.request.post(base_url + "/beyond/notes", form={"note": "forged"})
+    assert response.status == 403
+    assert response.text().startswith("CSRF check failed: token missing")
+    # The same request with the token goes through.
+    response = page.request.post(base_url + "/beyond/notes", form={"note": "via API", "csrf_token": token})
+    assert response.status == 200  # followed the 303 to the notes page
+
+    page.goto("/beyond/notes")
+    assert page.locator("#notes li").all_inner_texts() == ["Bö & co", "via API"]
+
+
+def test_beyond_compression(page: Any, base_url: str) -> None:
+    response = page.goto("/beyond/compression")
+    assert response.headers["content-encoding"] in ("gzip", "br", "zstd")
+    assert "Accept-Encoding" in response.headers["vary"]
+    page.wait_for_function("document.querySelector('#data-size')?.textContent.endsWith('bytes')")
+    assert page.inner_text("#data-encoding") == response.headers["content-encoding"]
+    assert page.inner_text("#data-vary") == "Accept-Encoding"
+    assert int(page.inner_text("#data-size").split()[0]) > 10_000
