@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test test-pythons lint format typecheck bench compat compat-starlette clean
+.PHONY: run test test-pythons lint format typecheck bench compat compat-starlette clean fuzz fuzz-coverage soak
 
 # The development install: editable, in setuptools' "compat" mode (a plain path entry), so type
 # checkers see lyre as they see any installed package (the default mode's import hook hides it from
@@ -76,6 +76,25 @@ compat-starlette:
 	bash compat/run_starlette_suite.sh --baseline
 	bash compat/run_starlette_suite.sh --fusion on
 	bash compat/run_starlette_suite.sh --fusion off
+
+# Coverage-guided fuzzing of the whole application entry point (tests/fuzz/): random requests,
+# WebSocket sessions, body chunkings and disconnects against one app that uses most of lyre. Findings
+# are saved to tests/fuzz_corpus/ (replayed by `make test`); the corpus and a summary go to .fuzz/.
+# `make fuzz FUZZ_SECONDS=3600` for an hour. Uses atheris (installed here), else hypothesis.
+FUZZ_SECONDS ?= 600
+FUZZSTAMP := $(VENV)/.installed-fuzz
+
+$(FUZZSTAMP): $(STAMP)
+	$(BIN)/python -m pip install -q 'atheris>=2.3' 'coverage>=7' || $(BIN)/python -m pip install -q 'coverage>=7'
+	touch $@
+
+fuzz: $(FUZZSTAMP)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
+	$(BIN)/python -m tests.fuzz.run --coverage
+
+# Line coverage of lyre/ reached by the corpus saved in .fuzz/corpus (`make fuzz` runs it at the end).
+fuzz-coverage: $(FUZZSTAMP)
+	$(BIN)/python -m tests.fuzz.run --coverage
 
 # The documentation site (MkDocs + Material + mkdocstrings), built into site/ with warnings as errors.
 # Not part of `make test`; the docs' code samples are run by tests/test_docs_examples.py instead.
