@@ -89,6 +89,22 @@ _PENDING_KEY = "lyre.pending"
 _MISSING: Any = object()
 
 
+def _refuse_constant(name: str) -> NoReturn:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise ValueError(f"Number out of range: {text[:40]}")
+    return value
+
+
+_INF = float("inf")
+# ``json.loads``' own decoder, except for the non-finite numbers above.
+_STRICT_JSON = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
 class ClientDisconnect(Exception):
     """The client went away (``http.disconnect``) while the body was being read."""
 
@@ -487,9 +503,18 @@ class Request(HTTPConnection[StateT]):
 
     @staticmethod
     def _parse_json(body: bytes) -> Any:
-        """``json.loads(body)``; whatever it cannot read is a ``MalformedJSONError`` (400), never a 500."""
+        """``json.loads(body)``; whatever it cannot read is a ``MalformedJSONError`` (400), never a 500.
+
+        lyre: ``NaN``, ``Infinity``, ``-Infinity`` and numbers too large for a float (``1e999``) are
+        refused too: they are not JSON (RFC 8259), and ``JSONResponse`` could not send them back.
+        """
         try:
-            return json.loads(body)
+            if isinstance(body, bytes | bytearray | memoryview):
+                body = bytes(body)
+                text = body.decode(json.detect_encoding(body), "surrogatepass")
+            else:
+                text = body
+            return _STRICT_JSON.decode(text)
         except json.JSONDecodeError as exc:
             raise MalformedJSONError(exc.msg, exc.doc, exc.pos) from None
         except UnicodeDecodeError as exc:
