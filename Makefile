@@ -96,6 +96,14 @@ fuzz: $(FUZZSTAMP)
 fuzz-coverage: $(FUZZSTAMP)
 	$(BIN)/python -m tests.fuzz.run --coverage
 
+# Soak test: the cheat-sheet demo served by uvicorn (as `make run`) under mixed traffic for
+# SOAK_SECONDS (default 10 minutes): zero 5xx, no errors in the server log, flat memory and descriptors.
+# Report and memory chart in bench/results/soak/.
+SOAK_SECONDS ?= 600
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS)
+
 # The documentation site (MkDocs + Material + mkdocstrings), built into site/ with warnings as errors.
 # Not part of `make test`; the docs' code samples are run by tests/test_docs_examples.py instead.
 DOCSSTAMP := $(VENV)/.installed-docs
