@@ -225,11 +225,20 @@ async def worker(index: int, port: int, stats: Stats, stop_at: float) -> None:
                 stats.fail(f"{type(exc).__name__}: {exc}"[:200])
 
 
-async def sampler(pid: int, stats: Stats, stop_at: float, every: float, samples: list[dict[str, Any]]) -> None:
+async def sampler(
+    pid: int, stats: Stats, stop_at: float, every: float, samples: list[dict[str, Any]]
+) -> None:
     started = time.monotonic()
     while True:
         rss, fds = proc_figures(pid)
-        samples.append({"t": round(time.monotonic() - started, 1), "rss_kib": rss, "fds": fds, "requests": stats.requests})
+        samples.append(
+            {
+                "t": round(time.monotonic() - started, 1),
+                "rss_kib": rss,
+                "fds": fds,
+                "requests": stats.requests,
+            }
+        )
         if time.monotonic() >= stop_at:
             return
         await asyncio.sleep(min(every, max(stop_at - time.monotonic(), 0.1)))
@@ -257,11 +266,17 @@ def svg_chart(samples: list[dict[str, Any]], warmup: float, title: str) -> str:
     grid = []
     for i in range(5):
         y = y_lo + (y_hi - y_lo) * i / 4
-        grid.append(f'<line x1="{left}" y1="{py(y):.1f}" x2="{width - right}" y2="{py(y):.1f}" stroke="#ddd"/>')
-        grid.append(f'<text x="{left - 6}" y="{py(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.0f}</text>')
+        grid.append(
+            f'<line x1="{left}" y1="{py(y):.1f}" x2="{width - right}" y2="{py(y):.1f}" stroke="#ddd"/>'
+        )
+        grid.append(
+            f'<text x="{left - 6}" y="{py(y) + 4:.1f}" text-anchor="end" font-size="11">{y:.0f}</text>'
+        )
     for i in range(6):
         x = x_max * i / 5
-        grid.append(f'<text x="{px(x):.1f}" y="{height - bottom + 16}" text-anchor="middle" font-size="11">{x:.0f}</text>')
+        grid.append(
+            f'<text x="{px(x):.1f}" y="{height - bottom + 16}" text-anchor="middle" font-size="11">{x:.0f}</text>'
+        )
     shade = f'<rect x="{left}" y="{top}" width="{px(warmup) - left:.1f}" height="{plot_h}" fill="#f3f3f3"/>'
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">'
@@ -292,7 +307,17 @@ def main(argv: list[str] | None = None) -> int:
     port = free_port()
     args.out.mkdir(parents=True, exist_ok=True)
     log_path = args.out / "server.log"
-    command = [sys.executable, "-m", "lyre", "run", "examples.cheatsheet.app:app", "--host", HOST, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "lyre",
+        "run",
+        "examples.cheatsheet.app:app",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "default"}
     with log_path.open("w") as log:
         server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)

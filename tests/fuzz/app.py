@@ -215,7 +215,9 @@ async def page(request: Request) -> Response:
     templates: Jinja2Templates = request.app.state.templates
     items = list(request.query_params.multi_items())[:10]
     return templates.TemplateResponse(
-        request, "page.html", {"title": request.path_params.get("title", "t"), "q": request.url.query, "items": items}
+        request,
+        "page.html",
+        {"title": request.path_params.get("title", "t"), "q": request.url.query, "items": items},
     )
 
 
@@ -340,7 +342,9 @@ def build_app(root: Path) -> Lyre:
     ]
     app = Lyre(routes=routes, middleware=middleware)
     app.state.root = root
-    app.state.templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.DictLoader(_TEMPLATES), autoescape=True))
+    app.state.templates = Jinja2Templates(
+        env=jinja2.Environment(loader=jinja2.DictLoader(_TEMPLATES), autoescape=True)
+    )
     return app
 
 

@@ -32,14 +32,16 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
 from lyre.types import ASGIApp, Message
 
 TIME_LIMIT = 10.0
+T = TypeVar("T")
 
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9a-z]+$")
 
@@ -123,7 +125,7 @@ class Reader:
         """True once in ``one_in`` draws (never past the end of the data)."""
         return self.below(one_in) == one_in - 1
 
-    def pick(self, options: list[Any] | tuple[Any, ...]) -> Any:
+    def pick(self, options: Sequence[T]) -> T:
         return options[self.below(len(options))]
 
     def blob(self, max_len: int) -> bytes:
@@ -133,7 +135,20 @@ class Reader:
         return out
 
 
-_METHODS = ["GET", "GET", "POST", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "QUERY", "TRACE", "FOO"]
+_METHODS = [
+    "GET",
+    "GET",
+    "POST",
+    "POST",
+    "HEAD",
+    "PUT",
+    "DELETE",
+    "OPTIONS",
+    "PATCH",
+    "QUERY",
+    "TRACE",
+    "FOO",
+]
 
 _PATHS = [
     "/",
@@ -189,7 +204,18 @@ _SEGMENTS = [
     "x" * 300,
 ]
 
-_STATIC = ["", "a.txt", "index.html", "sub", "sub/", "sub/index.html", "missing", "../data.bin", "..%2fdata.bin", "a.txt/"]
+_STATIC = [
+    "",
+    "a.txt",
+    "index.html",
+    "sub",
+    "sub/",
+    "sub/index.html",
+    "missing",
+    "../data.bin",
+    "..%2fdata.bin",
+    "a.txt/",
+]
 
 _HEADER_NAMES = [
     b"host",
@@ -267,14 +293,28 @@ def _multipart(r: Reader, boundary: bytes) -> bytes:
             disposition += b'; filename="' + r.pick([b"a.txt", b"", b"../x", b"\xc3\xa9.bin", b"a\\b"]) + b'"'
         if r.flag(4):
             disposition += b"; filename*=utf-8''%C3%A9.txt"
-        head = b"Content-Disposition: " + r.pick([disposition, b"form-data", b"attachment", b"", disposition + b";;"])
+        head = b"Content-Disposition: " + r.pick(
+            [disposition, b"form-data", b"attachment", b"", disposition + b";;"]
+        )
         if r.flag(3):
             head += b"\r\nContent-Type: " + r.pick([b"text/plain", b"image/png", b"", b"multipart/mixed"])
         if r.flag(6):
             head += b"\r\n" + r.blob(30)
-        content = r.blob(200) if r.flag() else r.pick([b"", b"x" * 600, b"--" + boundary, b"\r\n--" + boundary + b"x"])
+        content = (
+            r.blob(200)
+            if r.flag()
+            else r.pick([b"", b"x" * 600, b"--" + boundary, b"\r\n--" + boundary + b"x"])
+        )
         parts.append(b"--" + boundary + b"\r\n" + head + b"\r\n\r\n" + content + b"\r\n")
-    ending = r.pick([b"--" + boundary + b"--\r\n", b"--" + boundary + b"--", b"", b"--" + boundary, b"--" + boundary + b"--junk"])
+    ending = r.pick(
+        [
+            b"--" + boundary + b"--\r\n",
+            b"--" + boundary + b"--",
+            b"",
+            b"--" + boundary,
+            b"--" + boundary + b"--junk",
+        ]
+    )
     body = b"".join(parts) + ending
     if r.flag(5):  # corrupt a byte
         at = r.below(len(body) + 1)
@@ -290,7 +330,9 @@ def _body(r: Reader, content_type: bytes) -> bytes:
         return _multipart(r, b"BOUND")
     if b"urlencoded" in content_type:
         pairs = [
-            r.pick([b"a", b"b", b"", b"%zz", b"a%00", b"+", b"\xff"]) + r.pick([b"=", b"", b"=="]) + r.blob(20)
+            r.pick([b"a", b"b", b"", b"%zz", b"a%00", b"+", b"\xff"])
+            + r.pick([b"=", b"", b"=="])
+            + r.blob(20)
             for _ in range(r.below(6))
         ]
         return r.pick([b"&", b";", b"&&"]).join(pairs)
@@ -372,7 +414,14 @@ def decode(data: bytes) -> Case:
             headers.append((b"sec-websocket-protocol", b"chat"))
         for _ in range(r.below(5)):
             if r.flag():
-                case.ws_messages.append(("text", r.pick([b"hi", b"close", b'{"a":1}', b"[", b""]) if r.flag() else _text(r, 40).encode()))
+                case.ws_messages.append(
+                    (
+                        "text",
+                        r.pick([b"hi", b"close", b'{"a":1}', b"[", b""])
+                        if r.flag()
+                        else _text(r, 40).encode(),
+                    )
+                )
             else:
                 case.ws_messages.append(("bytes", r.blob(40)))
     if r.flag(5):
@@ -466,7 +515,9 @@ async def drive(app: ASGIApp, case: Case, *, time_limit: float = TIME_LIMIT) -> 
 
     async def receive() -> Message:
         state["receives"] += 1
-        if state["disconnected"] or (case.disconnect_at is not None and state["receives"] >= case.disconnect_at):
+        if state["disconnected"] or (
+            case.disconnect_at is not None and state["receives"] >= case.disconnect_at
+        ):
             return gone()
         if pending:
             message = pending.pop(0)
@@ -489,9 +540,10 @@ async def drive(app: ASGIApp, case: Case, *, time_limit: float = TIME_LIMIT) -> 
             raise error
         messages.append(message)
         kind = message["type"]
-        if (kind in ("http.response.body", "websocket.http.response.body") and not message.get("more_body", False)) or (
-            kind == "websocket.close"
-        ):
+        if (
+            kind in ("http.response.body", "websocket.http.response.body")
+            and not message.get("more_body", False)
+        ) or (kind == "websocket.close"):
             finished.set()
 
     error: BaseException | None = None
@@ -503,7 +555,9 @@ async def drive(app: ASGIApp, case: Case, *, time_limit: float = TIME_LIMIT) -> 
         hung = True
     except Exception as exc:  # noqa: BLE001 - the oracle judges it
         error = exc
-    return Outcome(messages, error, send_errors, bool(state["disconnected"]), hung, state["receives"], state["sends"])
+    return Outcome(
+        messages, error, send_errors, bool(state["disconnected"]), hung, state["receives"], state["sends"]
+    )
 
 
 # -- the oracle ----------------------------------------------------------------------------------------
@@ -560,7 +614,9 @@ def check(case: Case, outcome: Outcome) -> list[str]:
     """The oracle's verdict on one run: the problems found (empty: all is well)."""
     problems: list[str] = []
     if outcome.hung:
-        problems.append(f"hang: no return within {TIME_LIMIT}s (receives={outcome.receives}, sends={outcome.sends})")
+        problems.append(
+            f"hang: no return within {TIME_LIMIT}s (receives={outcome.receives}, sends={outcome.sends})"
+        )
     if outcome.error is not None and not _documented(outcome):
         problems.append(f"raised {type(outcome.error).__name__}: {outcome.error!r}"[:300])
     if case.kind == "http":
@@ -608,7 +664,13 @@ def _check_http(case: Case, outcome: Outcome) -> list[str]:
             problems.append(f"{len(lengths)} content-length headers")
         # A HEAD answer may carry the body (the server drops it) and the GET's content-length; after a
         # disconnect the server drops whatever is sent, so a body cut short there is harmless.
-        if case.method != "HEAD" and not outcome.disconnected and lengths and status not in (204, 304) and lengths[0] != str(len(data)).encode():
+        if (
+            case.method != "HEAD"
+            and not outcome.disconnected
+            and lengths
+            and status not in (204, 304)
+            and lengths[0] != str(len(data)).encode()
+        ):
             problems.append(f"content-length {lengths[0]!r} but {len(data)} body bytes")
     return problems
 
@@ -661,13 +723,19 @@ def run_case(
 
 def prepare(app: ASGIApp, backend: str = "asyncio") -> None:
     """Add a cookie the app signed itself (and tampered copies) to the cookies cases draw from."""
-    outcome, _ = run_case(app, Case(path="/session", query=b"set=hello", headers=[(b"host", b"testserver")]), backend)
+    outcome, _ = run_case(
+        app, Case(path="/session", query=b"set=hello", headers=[(b"host", b"testserver")]), backend
+    )
     start = outcome.messages[0] if outcome.messages else {}
     for name, value in start.get("headers", []):
         if name == b"set-cookie" and value.startswith(b"session="):
             cookie = value.split(b";", 1)[0]
             if cookie not in _COOKIES:
-                _COOKIES[:0] = [cookie, cookie[:-1] + (b"A" if cookie[-1:] != b"A" else b"B"), cookie + b"; session=x"]
+                _COOKIES[:0] = [
+                    cookie,
+                    cookie[:-1] + (b"A" if cookie[-1:] != b"A" else b"B"),
+                    cookie + b"; session=x",
+                ]
             return
 
 
@@ -677,4 +745,3 @@ def signature(problems: list[str]) -> str:
     first = re.sub(r"[0-9]+", "N", first)
     first = re.sub(r"'[^']*'|\"[^\"]*\"", "S", first)
     return re.sub(r"[^a-zA-Z0-9]+", "-", first).strip("-")[:60].lower()
-

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import gc
 import hashlib
+import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -118,7 +120,7 @@ class Fuzzer:
 
 
 def run_atheris(args: argparse.Namespace) -> None:
-    import atheris
+    atheris: Any = importlib.import_module("atheris")  # untyped; optional (installed by `make fuzz`)
 
     with atheris.instrument_imports(include=["lyre", "tests.fuzz"]):
         fuzzer = Fuzzer(args.summary, args.seconds)
@@ -198,9 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     engine = args.engine
     if engine == "auto":
-        try:
-            import atheris  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("atheris") is None:
             engine = "hypothesis"
             print("atheris is not installed: random inputs from hypothesis instead (no coverage guidance)")
         else:
