@@ -179,6 +179,7 @@ _PATHS = [
     "/ws",
     "/ws/deny/{seg}",
     "/ws/json",
+    "/stream/live",
 ]
 
 _SEGMENTS = [
