@@ -458,6 +458,7 @@ class Outcome:
     send_errors: list[OSError]
     disconnected: bool  # the app was told the client left (or a send failed)
     hung: bool
+    time_limit: float
     receives: int
     sends: int
 
@@ -557,7 +558,14 @@ async def drive(app: ASGIApp, case: Case, *, time_limit: float = TIME_LIMIT) -> 
     except Exception as exc:  # noqa: BLE001 - the oracle judges it
         error = exc
     return Outcome(
-        messages, error, send_errors, bool(state["disconnected"]), hung, state["receives"], state["sends"]
+        messages,
+        error,
+        send_errors,
+        bool(state["disconnected"]),
+        hung,
+        time_limit,
+        state["receives"],
+        state["sends"],
     )
 
 
@@ -616,7 +624,7 @@ def check(case: Case, outcome: Outcome) -> list[str]:
     problems: list[str] = []
     if outcome.hung:
         problems.append(
-            f"hang: no return within {TIME_LIMIT}s (receives={outcome.receives}, sends={outcome.sends})"
+            f"hang: no return within {outcome.time_limit}s (receives={outcome.receives}, sends={outcome.sends})"
         )
     if outcome.error is not None and not _documented(outcome):
         problems.append(f"raised {type(outcome.error).__name__}: {outcome.error!r}"[:300])
@@ -740,9 +748,13 @@ def prepare(app: ASGIApp, backend: str = "asyncio") -> None:
             return
 
 
-def signature(problems: list[str]) -> str:
-    """A short name for a set of problems, without the varying details (for de-duplicating findings)."""
-    first = problems[0]
+def signature(problems: list[str], case: Case) -> str:
+    """A short name for a set of problems, without the varying details (for de-duplicating findings).
+
+    The first path segment is part of it, so one known problem does not hide the same symptom
+    elsewhere.
+    """
+    first = problems[0] + " " + case.kind + case.path.split("/")[1][:12]
     first = re.sub(r"[0-9]+", "N", first)
     first = re.sub(r"'[^']*'|\"[^\"]*\"", "S", first)
-    return re.sub(r"[^a-zA-Z0-9]+", "-", first).strip("-")[:60].lower()
+    return re.sub(r"[^a-zA-Z0-9]+", "-", first).strip("-")[:80].lower()

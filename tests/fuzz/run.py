@@ -22,7 +22,7 @@ import hashlib
 import importlib
 import importlib.util
 import json
-import os
+import logging
 import sys
 import tempfile
 import time
@@ -91,7 +91,7 @@ class Fuzzer:
         return []
 
     def _save(self, case: Any, backend: str, problems: list[str]) -> None:
-        kind = self.harness.signature(problems)
+        kind = self.harness.signature(problems, case)
         if kind in self.findings:
             return
         case.note = f"{backend}: " + " | ".join(problems)[:500]
@@ -194,7 +194,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--engine", choices=["auto", "atheris", "hypothesis"], default="auto")
     parser.add_argument("--coverage", action="store_true", help="replay the corpus under coverage.py")
     args = parser.parse_args(argv)
-    os.environ.setdefault("PYTHONHASHSEED", "0")
+    # python-multipart logs a warning per malformed part: the fuzzer makes thousands.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
+    logging.getLogger("multipart").setLevel(logging.ERROR)
     if args.coverage:
         replay_for_coverage(args)
         return
