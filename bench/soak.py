@@ -383,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         "five_xx": five_xx,
         "unexpected": dict(stats.unexpected.most_common(30)),
         "server_log_errors": log_errors,
+        "server_log_warnings": len(re.findall(r"^WARNING", log_path.read_text(), re.MULTILINE)),
         "rss_mib": {
             "start": round(samples[0]["rss_kib"] / 1024, 1),
             "after_warmup": round(rss_after_warmup / 1024, 1),
