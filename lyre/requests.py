@@ -103,11 +103,12 @@ class _ReceiveGuard:
     both.
     """
 
-    __slots__ = ("disconnected", "lock", "pending", "receive")
+    __slots__ = ("busy", "changed", "disconnected", "pending", "receive")
 
     def __init__(self, receive: Receive) -> None:
         self.receive = receive
-        self.lock = anyio.Lock()
+        self.busy = False  # one of the two waits in receive()
+        self.changed: anyio.Event | None = None  # set when it comes back
         self.pending: list[Message] = []
         self.disconnected = False
 
@@ -119,18 +120,36 @@ class _ReceiveGuard:
             guard = scope[_GUARD_KEY] = _ReceiveGuard(receive)
         return guard
 
+    async def _wait_for_change(self) -> None:
+        if self.changed is None:
+            self.changed = anyio.Event()
+        await self.changed.wait()
+
+    async def _receive(self) -> Message:
+        # No checkpoint before receive() when nobody else is in it (as a plain receive() call): a
+        # cancellation between two body messages would leave the client's body half-consumed.
+        self.busy = True
+        try:
+            message = await self.receive()
+        finally:
+            self.busy = False
+            if self.changed is not None:
+                self.changed.set()
+                self.changed = None
+        if message["type"] == "http.disconnect":
+            self.disconnected = True
+        return message
+
     async def for_listener(self) -> Message:
         """``receive`` for the disconnect listener: body messages it gets are kept for the reader."""
-        async with self.lock:
-            if self.disconnected:
-                return {"type": "http.disconnect"}
-            message = await self.receive()
-            kind = message["type"]
-            if kind == "http.disconnect":
-                self.disconnected = True
-            elif kind == "http.request":
-                self.pending.append(message)
-            return message
+        while self.busy:
+            await self._wait_for_change()
+        if self.disconnected:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.pending.append(message)
+        return message
 
     async def for_reader(self) -> Message:
         """``receive`` for a body reader: what the listener kept first, then ``receive`` itself."""
@@ -139,12 +158,9 @@ class _ReceiveGuard:
                 return self.pending.pop(0)
             if self.disconnected:
                 return {"type": "http.disconnect"}
-            async with self.lock:
-                if not self.pending and not self.disconnected:
-                    message = await self.receive()
-                    if message["type"] == "http.disconnect":
-                        self.disconnected = True
-                    return message
+            if not self.busy:
+                return await self._receive()
+            await self._wait_for_change()
 
 
 def _refuse_constant(name: str) -> NoReturn:
