@@ -6,7 +6,7 @@ hypothesis draws random inputs for the same time. Every input becomes a ``Case``
 judged by the oracle. The run does not stop at a finding: each new kind of problem is saved once as
 ``tests/fuzz_corpus/crash-<kind>-<hash>.json``, which ``tests/test_fuzz_corpus.py`` then replays on
 both backends in ``make test`` (so it fails until the bug is fixed). A descriptor count that keeps
-growing is a finding too.
+growing, an unraisable exception and a ``ResourceWarning`` or ``RuntimeWarning`` are findings too.
 
 The inputs that reached new code are kept in ``--corpus`` (default ``.fuzz/corpus``), so the next run
 starts from them. At the end (and every 30 s) a summary goes to ``--summary`` (default
@@ -26,6 +26,7 @@ import logging
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,22 @@ class Fuzzer:
         self.statuses: dict[str, int] = {}
         self.findings: dict[str, str] = {}
         self.fd_baseline: int | None = None
+        # Unraisable exceptions (an exception in a finalizer, a never-awaited coroutine) and resource
+        # warnings (a file or socket left to the garbage collector) are findings too.
+        self.noticed: list[str] = []
+        sys.unraisablehook = self._unraisable
+        warnings.simplefilter("always", ResourceWarning)
+        warnings.simplefilter("always", RuntimeWarning)
+        warnings.showwarning = self._warning
+
+    def _unraisable(self, info: Any) -> None:
+        self.noticed.append(
+            f"unraisable {type(info.exc_value).__name__}: {info.exc_value!r} in {info.object!r}"[:300]
+        )
+
+    def _warning(self, message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if issubclass(category, ResourceWarning | RuntimeWarning):
+            self.noticed.append(f"{category.__name__}: {message}"[:300])
 
     def one_input(self, data: bytes) -> None:
         case = self.harness.decode(data)
@@ -66,6 +83,9 @@ class Fuzzer:
         start = outcome.messages[0] if outcome.messages else {}
         key = str(start.get("status", start.get("type", "none")))
         self.statuses[key] = self.statuses.get(key, 0) + 1
+        if self.noticed:
+            problems = [*problems, *self.noticed]
+            self.noticed.clear()
         if not problems:
             problems = self._fd_problems()
         if problems:
