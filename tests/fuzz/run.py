@@ -204,6 +204,17 @@ def replay_for_coverage(args: argparse.Namespace) -> None:
     summary["lyre_line_coverage_percent"] = round(percent, 1)
     args.summary.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"corpus: {len(inputs)} inputs; lyre line coverage: {percent:.1f}% (per file: {report})")
+    findings = {**summary.get("findings", {}), **fuzzer.findings}
+    if summary.get("executions"):
+        print(
+            f"last run: {summary['executions']} executions in {summary['seconds']:.0f} s (summary: {args.summary})"
+        )
+    if findings:
+        print(f"{len(findings)} finding(s), saved in {FINDINGS}:")
+        for name in findings.values():
+            print(f"  {name}")
+        raise SystemExit(1)
+    print("no findings")
 
 
 def main(argv: list[str] | None = None) -> None:
