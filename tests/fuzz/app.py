@@ -15,6 +15,7 @@ out. So a 5xx, an exception or a hang seen by the fuzzer is lyre's.
 from __future__ import annotations
 
 import os
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -148,8 +149,11 @@ async def stream_echo(request: Request) -> Response:
     """
 
     async def chunks() -> Any:
-        async for chunk in request.stream():
-            yield chunk
+        # aclosing: when the response stops early (the client left), the inner generator is closed
+        # now rather than left to the garbage collector (trio warns about that: a ResourceWarning).
+        async with aclosing(request.stream()) as body:
+            async for chunk in body:
+                yield chunk
         yield b"|end"
 
     return StreamingResponse(chunks(), media_type="application/octet-stream")
