@@ -200,11 +200,12 @@ def replay_for_coverage(args: argparse.Namespace) -> None:
     with report.open("w") as out:
         percent = cov.report(file=out, show_missing=False, skip_empty=True)
     summary = json.loads(args.summary.read_text()) if args.summary.exists() else {}
+    findings = {**summary.get("findings", {}), **fuzzer.findings}
     summary["corpus_inputs"] = len(inputs)
     summary["lyre_line_coverage_percent"] = round(percent, 1)
+    summary["findings"] = findings
     args.summary.write_text(json.dumps(summary, indent=1) + "\n")
     print(f"corpus: {len(inputs)} inputs; lyre line coverage: {percent:.1f}% (per file: {report})")
-    findings = {**summary.get("findings", {}), **fuzzer.findings}
     if summary.get("executions"):
         print(
             f"last run: {summary['executions']} executions in {summary['seconds']:.0f} s (summary: {args.summary})"
