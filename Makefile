@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 RUNSTAMP := $(VENV)/.installed-run
 
-.PHONY: run test test-pythons lint format typecheck bench bench-instructions compat compat-starlette clean
+.PHONY: run test test-pythons lint format typecheck bench bench-instructions compat compat-starlette clean fuzz fuzz-coverage soak
 
 # The development install: editable, in setuptools' "compat" mode (a plain path entry), so type
 # checkers see lyre as they see any installed package (the default mode's import hook hides it from
@@ -85,6 +85,33 @@ compat-starlette:
 	bash compat/run_starlette_suite.sh --baseline
 	bash compat/run_starlette_suite.sh --fusion on
 	bash compat/run_starlette_suite.sh --fusion off
+
+# Coverage-guided fuzzing of the whole application entry point (tests/fuzz/): random requests,
+# WebSocket sessions, body chunkings and disconnects against one app that uses most of lyre. Findings
+# are saved to tests/fuzz_corpus/ (replayed by `make test`); the corpus and a summary go to .fuzz/.
+# `make fuzz FUZZ_SECONDS=3600` for an hour. Uses atheris (installed here), else hypothesis.
+FUZZ_SECONDS ?= 600
+FUZZSTAMP := $(VENV)/.installed-fuzz
+
+$(FUZZSTAMP): $(STAMP)
+	$(BIN)/python -m pip install -q 'atheris>=2.3' 'coverage>=7' || $(BIN)/python -m pip install -q 'coverage>=7'
+	touch $@
+
+fuzz: $(FUZZSTAMP)
+	$(BIN)/python -m tests.fuzz.run --seconds $(FUZZ_SECONDS)
+	$(BIN)/python -m tests.fuzz.run --coverage
+
+# Line coverage of lyre/ reached by the corpus saved in .fuzz/corpus (`make fuzz` runs it at the end).
+fuzz-coverage: $(FUZZSTAMP)
+	$(BIN)/python -m tests.fuzz.run --coverage
+
+# Soak test: the cheat-sheet demo served by uvicorn (as `make run`) under mixed traffic for
+# SOAK_SECONDS (default 10 minutes): zero 5xx, no errors in the server log, flat memory and descriptors.
+# Report and memory chart in bench/results/soak/.
+SOAK_SECONDS ?= 600
+
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS)
 
 # The documentation site (MkDocs + Material + mkdocstrings), built into site/ with warnings as errors.
 # Not part of `make test`; the docs' code samples are run by tests/test_docs_examples.py instead.

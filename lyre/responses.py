@@ -47,7 +47,7 @@ from lyre.concurrency import iterate_in_threadpool
 from lyre.datastructures import URL, MutableHeaders
 from lyre.datastructures import Headers as Headers
 from lyre.exceptions import StarletteDeprecationWarning as StarletteDeprecationWarning
-from lyre.requests import ClientDisconnect
+from lyre.requests import ClientDisconnect, _ReceiveGuard
 from lyre.types import Message, Receive, Scope, Send
 
 __all__ = [
@@ -626,8 +626,10 @@ class StreamingResponse(Response):
                         finished = True
                         task_group.cancel_scope.cancel()
 
+                    # lyre: the listener shares receive with an iterator that reads the request body.
+                    guard = _ReceiveGuard.install(scope, receive)
                     task_group.start_soon(stream_then_cancel)
-                    await self.listen_for_disconnect(receive)
+                    await self.listen_for_disconnect(guard.for_listener)
                     task_group.cancel_scope.cancel()
         finally:
             if not finished:
