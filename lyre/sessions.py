@@ -125,9 +125,17 @@ class MemoryStore(SessionStore):
     Data is kept as JSON text, so values behave exactly as with the other stores (no shared mutable
     objects, the same ``TypeError`` for values JSON cannot encode). Expired entries read as absent and
     are dropped when read, and by a full sweep at most once a minute when a session is saved.
+
+    lyre decision (safety): at most ``max_entries`` sessions are held (default 10,000). Every client
+    that gets a session written adds one, so without a bound a stream of cookie-less requests would
+    grow the process's memory for ``max_age``; past the bound the least recently written session is
+    dropped (its user starts a new one).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int = 10_000) -> None:
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.max_entries = max_entries
         self._entries: dict[str, tuple[float, str]] = {}
         self._next_sweep = 0.0
 
@@ -143,11 +151,17 @@ class MemoryStore(SessionStore):
 
     async def save(self, session_id: str, data: dict[str, Any], max_age: int) -> None:
         now = time.time()
-        self._entries[session_id] = (now + max_age, _dump_session(data))
+        entries = self._entries
+        entry = (now + max_age, _dump_session(data))
+        # Re-inserted, so the dict's order is the order of last writes (oldest first).
+        entries.pop(session_id, None)
+        entries[session_id] = entry
         if now >= self._next_sweep:
             self._next_sweep = now + 60
-            for key in [key for key, (expires, _) in self._entries.items() if expires <= now]:
-                del self._entries[key]
+            for key in [key for key, (expires, _) in entries.items() if expires <= now]:
+                del entries[key]
+        while len(entries) > self.max_entries:  # O(1) per save: the oldest write goes
+            del entries[next(iter(entries))]
 
     async def delete(self, session_id: str) -> None:
         self._entries.pop(session_id, None)
@@ -157,7 +171,7 @@ class MemoryStore(SessionStore):
         return len(self._entries)
 
     def __repr__(self) -> str:
-        return "MemoryStore()"
+        return f"MemoryStore(max_entries={self.max_entries})"
 
 
 class FileStore(SessionStore):

@@ -676,3 +676,36 @@ def test_install_redis_skips_when_present(tmp_path: Path) -> None:
     server.chmod(0o755)
     lines = _run_install_redis(tmp_path, str(server))
     assert lines == [f"install-redis: {server} present, nothing to install"]
+
+
+@pytest.mark.anyio
+async def test_memory_store_holds_at_most_max_entries_dropping_the_least_recently_written() -> None:
+    store = MemoryStore(max_entries=3)
+    for name in ("a", "b", "c"):
+        await store.save(name, {"n": name}, 60)
+    await store.save("a", {"n": "a2"}, 60)  # rewritten: now the most recent
+    await store.save("d", {"n": "d"}, 60)  # over the bound: "b", the oldest write, goes
+    assert len(store) == 3
+    assert await store.load("b") is None
+    assert [await store.load(k) for k in ("a", "c", "d")] == [{"n": "a2"}, {"n": "c"}, {"n": "d"}]
+    assert repr(store) == "MemoryStore(max_entries=3)"
+    with pytest.raises(ValueError, match="max_entries"):
+        MemoryStore(max_entries=0)
+
+
+async def _count_visits(request: Request) -> Response:
+    request.session["visits"] = request.session.get("visits", 0) + 1
+    return PlainTextResponse(str(request.session["visits"]))
+
+
+def test_memory_store_stays_bounded_under_a_stream_of_new_clients() -> None:
+    store = MemoryStore(max_entries=50)
+    app = Lyre(
+        routes=[Route("/", _count_visits)],
+        middleware=[Middleware(SessionMiddleware, secret_key="k", store=store)],
+    )
+    with TestClient(app) as client:
+        for _ in range(200):
+            client.cookies.clear()  # a client that never sends its cookie back
+            assert client.get("/").status_code == 200
+    assert len(store) == 50
