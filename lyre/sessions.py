@@ -171,6 +171,8 @@ class MemoryStore(SessionStore):
         return len(self._entries)
 
     def __repr__(self) -> str:
+        if self.max_entries == 10_000:
+            return "MemoryStore()"
         return f"MemoryStore(max_entries={self.max_entries})"
 
 
