@@ -569,3 +569,18 @@ async def test_form_shared_between_requests_with_same_receive() -> None:
     first = await Request(scope, receive).form()
     assert first["a"] == "1"
     assert await Request(scope, receive).form() is first
+
+
+@pytest.mark.anyio
+async def test_json_goes_through_json_loads_so_a_patch_of_it_is_honoured() -> None:
+    """FastAPI's tests patch ``json.loads`` to fail and expect the request's JSON to fail with it."""
+    from unittest import mock
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b'{"a": 1}', "more_body": False}
+
+    scope = {"type": "http", "method": "POST", "headers": [], "path": "/"}
+    with mock.patch("json.loads", side_effect=ValueError("patched")):
+        with pytest.raises(ValueError, match="patched"):
+            await Request(scope, receive).json()
+    assert await Request(scope, receive).json() == {"a": 1}
