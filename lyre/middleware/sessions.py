@@ -248,8 +248,9 @@ class SessionMiddleware:
         self.store = store
         self._store_sessions = None if store is None else _StoreSessions(self, store)
 
-    def _load(self, scope: Scope) -> dict[str, Any] | None:
-        """The session stored in the request's cookie, or ``None`` if absent or invalid."""
+    def _unsigned_cookie(self, scope: Scope) -> bytes | None:
+        """The payload of our signed cookie in the request (the last one sent), or ``None`` when it is
+        absent, tampered with, signed with another key or expired. Both session kinds read it here."""
         raw_cookie: str | None = None
         for name, value in scope.get("headers", ()):
             if name == b"cookie":
@@ -265,13 +266,20 @@ class SessionMiddleware:
         try:
             signed = raw_cookie.encode("latin-1")
             if self.signer is self._default_signer:
-                data = self._fast_signer.unsign(signed, self.max_age, int(time.time()))
-                if data is None:
-                    return None
-            else:  # a signer replaced by the user
-                data = self.signer.unsign(signed, max_age=self.max_age)
+                return self._fast_signer.unsign(signed, self.max_age, int(time.time()))
+            payload: bytes = self.signer.unsign(signed, max_age=self.max_age)  # a signer the user set
+            return payload
+        except (BadSignature, UnicodeError, ValueError):
+            return None
+
+    def _load(self, scope: Scope) -> dict[str, Any] | None:
+        """The session stored in the request's cookie, or ``None`` if absent or invalid."""
+        data = self._unsigned_cookie(scope)
+        if data is None:
+            return None
+        try:
             loaded = _JSON_DECODER.decode(binascii.a2b_base64(data, strict_mode=True).decode("utf-8"))
-        except (BadSignature, binascii.Error, ValueError, UnicodeError):
+        except (binascii.Error, ValueError, UnicodeError):
             return None
         if type(loaded) is not dict:
             return None
@@ -372,25 +380,14 @@ class _StoreSessions:
 
     def _session_id(self, scope: Scope) -> str | None:
         """The id in the request's signed cookie, or ``None`` if absent, tampered, expired or malformed."""
-        middleware = self.middleware
-        found: str | None = None
-        for name, value in scope.get("headers", ()):
-            if name == b"cookie" and middleware._cookie_key in value:
-                cookie = cookie_parser(value.decode("latin-1")).get(middleware.session_cookie)
-                if cookie is not None:
-                    found = cookie
-        if found is None:
+        payload = self.middleware._unsigned_cookie(scope)
+        if payload is None:
             return None
         try:
-            signed = found.encode("latin-1")
-            if middleware.signer is middleware._default_signer:
-                payload = middleware._fast_signer.unsign(signed, middleware.max_age, int(time.time()))
-            else:
-                payload = middleware.signer.unsign(signed, max_age=middleware.max_age)
-            session_id = None if payload is None else payload.decode("ascii")
-        except (BadSignature, UnicodeError, ValueError):
+            session_id = payload.decode("ascii")
+        except UnicodeError:
             return None
-        return session_id if session_id is not None and _is_session_id(session_id) else None
+        return session_id if _is_session_id(session_id) else None
 
     def _cookie_line(self, session_id: str) -> bytes:
         middleware = self.middleware
