@@ -70,10 +70,16 @@ class SessionStoreUnavailable(Exception):
     """
 
 
-def _dump_session(data: dict[str, Any]) -> str:
-    """The session as JSON text, or a ``TypeError`` naming the first value JSON cannot encode."""
+def _session_json(
+    data: dict[str, Any], where: str = "session store", separators: tuple[str, str] | None = (",", ":")
+) -> str:
+    """The session as JSON text, or a ``TypeError`` naming the first value JSON cannot encode.
+
+    ``where`` names the destination in that message; the cookie session passes ``"session cookie"``
+    and ``json.dumps``' default separators (Starlette's cookie bytes).
+    """
     try:
-        return json.dumps(data, separators=(",", ":"))
+        return json.dumps(data, separators=separators)
     except (TypeError, ValueError) as exc:
         for key, value in data.items():
             try:
@@ -81,9 +87,9 @@ def _dump_session(data: dict[str, Any]) -> str:
             except (TypeError, ValueError):
                 raise TypeError(
                     f"Session value for key {key!r} ({type(value).__name__}) cannot be stored in the "
-                    f"session store: it is not JSON serializable ({exc})."
+                    f"{where}: it is not JSON serializable ({exc})."
                 ) from exc
-        raise TypeError(f"Session data cannot be stored in the session store: {exc}") from exc
+        raise TypeError(f"Session data cannot be stored in the {where}: {exc}") from exc
 
 
 def _load_json(text: str | bytes) -> dict[str, Any] | None:
@@ -119,6 +125,9 @@ class SessionStore:
         """Release connections or other resources (call it from the app's lifespan shutdown)."""
 
 
+_MEMORY_MAX_ENTRIES = 10_000
+
+
 class MemoryStore(SessionStore):
     """Sessions in a ``dict`` of this process: for tests and development, not for several workers.
 
@@ -132,7 +141,7 @@ class MemoryStore(SessionStore):
     dropped (its user starts a new one).
     """
 
-    def __init__(self, max_entries: int = 10_000) -> None:
+    def __init__(self, max_entries: int = _MEMORY_MAX_ENTRIES) -> None:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
@@ -152,7 +161,7 @@ class MemoryStore(SessionStore):
     async def save(self, session_id: str, data: dict[str, Any], max_age: int) -> None:
         now = time.time()
         entries = self._entries
-        entry = (now + max_age, _dump_session(data))
+        entry = (now + max_age, _session_json(data))
         # Re-inserted, so the dict's order is the order of last writes (oldest first).
         entries.pop(session_id, None)
         entries[session_id] = entry
@@ -171,7 +180,7 @@ class MemoryStore(SessionStore):
         return len(self._entries)
 
     def __repr__(self) -> str:
-        if self.max_entries == 10_000:
+        if self.max_entries == _MEMORY_MAX_ENTRIES:
             return "MemoryStore()"
         return f"MemoryStore(max_entries={self.max_entries})"
 
@@ -212,7 +221,7 @@ class FileStore(SessionStore):
     async def save(self, session_id: str, data: dict[str, Any], max_age: int) -> None:
         now = time.time()
         expires = now + max_age
-        text = f'{{"expires":{expires!r},"data":{_dump_session(data)}}}'
+        text = f'{{"expires":{expires!r},"data":{_session_json(data)}}}'
         sweep = now >= self._next_sweep
         if sweep:
             self._next_sweep = now + self.sweep_interval
@@ -339,12 +348,16 @@ class RedisStore(SessionStore):
     ) -> None:
         try:  # fail here, at setup time, rather than on the first request
             import redis
+            import redis.asyncio
+            import redis.exceptions
         except ModuleNotFoundError:
             raise ImportError(
                 "RedisStore needs redis-py: install it with `pip install 'lyre-asgi[redis]'` "
                 "(or `pip install redis`)."
             ) from None
         self.prefix = prefix
+        self._redis = redis  # the module, resolved once (not imported again per request)
+        self._errors = (redis.exceptions.RedisError, OSError)
         self._url: str | None = None
         self._async_client: redis.asyncio.Redis | None = None
         self._sync_client: redis.Redis | None = None
@@ -354,8 +367,6 @@ class RedisStore(SessionStore):
         if isinstance(url_or_client, str):
             self._url = url_or_client
         else:
-            import redis.asyncio
-
             if isinstance(url_or_client, redis.asyncio.Redis):
                 self._async_client = url_or_client
             elif isinstance(url_or_client, redis.Redis):
@@ -371,7 +382,7 @@ class RedisStore(SessionStore):
         return None if raw is None else _load_json(raw)
 
     async def save(self, session_id: str, data: dict[str, Any], max_age: int) -> None:
-        await self._call("set", self.prefix + session_id, _dump_session(data), ex=max_age)
+        await self._call("set", self.prefix + session_id, _session_json(data), ex=max_age)
 
     async def delete(self, session_id: str) -> None:
         await self._call("delete", self.prefix + session_id)
@@ -388,8 +399,6 @@ class RedisStore(SessionStore):
             await anyio.to_thread.run_sync(sync_client.close)
 
     async def _call(self, command: str, *args: Any, **kwargs: Any) -> Any:
-        import redis.exceptions
-
         try:
             loop = _running_asyncio_loop()
             if loop is not None and self._sync_client is None:
@@ -397,7 +406,7 @@ class RedisStore(SessionStore):
                 return await getattr(client, command)(*args, **kwargs)
             sync_client = self._threaded_client()
             return await anyio.to_thread.run_sync(lambda: getattr(sync_client, command)(*args, **kwargs))
-        except (redis.exceptions.RedisError, OSError) as exc:
+        except self._errors as exc:
             # str(), not repr(): redis-py's repr of an error can be a bare category.
             raise SessionStoreUnavailable(
                 f"Redis {command.upper()} failed: {type(exc).__name__}: {exc}"
@@ -412,28 +421,24 @@ class RedisStore(SessionStore):
         it. Without that, a client left behind by a finished loop (a ``TestClient`` without ``with``
         runs each request on a new loop) would leak its sockets with ``ResourceWarning``.
         """
-        import redis.asyncio
-
         if self._url is None:
             assert self._async_client is not None
             return self._async_client
         if self._async_client is None or self._client_loop is not loop:
-            client = redis.asyncio.Redis.from_url(self._url, **self._client_options)
+            client = self._redis.asyncio.Redis.from_url(self._url, **self._client_options)
             closer = _close_when_loop_ends(client)
             await closer.asend(None)
             self._async_client, self._client_loop, self._closer = client, loop, closer
         return self._async_client
 
     def _threaded_client(self) -> redis.Redis:
-        import redis
-
         if self._sync_client is None:
             if self._url is None:
                 raise RuntimeError(
                     "RedisStore was given a redis.asyncio client, which only runs on asyncio; under "
                     "another event loop (trio), give it a redis:// URL or a redis.Redis client."
                 )
-            self._sync_client = redis.Redis.from_url(self._url, **self._client_options)
+            self._sync_client = self._redis.Redis.from_url(self._url, **self._client_options)
         return self._sync_client
 
     def __repr__(self) -> str:
