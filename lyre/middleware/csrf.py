@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import html
 import re
 import secrets
 from collections.abc import Iterable
@@ -35,8 +36,10 @@ from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
 from lyre.datastructures import Secret
+from lyre.formparsers import MAX_BOUNDARY_LENGTH, _parse_options, _require_multipart
 from lyre.middleware.body_limit import DEFAULT_MAX_BODY_SIZE, MAX_BODY_SIZE_SCOPE_KEY
 from lyre.requests import HTTPConnection, cookie_parser
+from lyre.responses import PlainTextResponse
 from lyre.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["SAFE_METHODS", "CSRFMiddleware", "csrf_input", "csrf_token"]
@@ -219,6 +222,7 @@ class CSRFMiddleware:
         origin: str | None = None
         referer: str | None = None
         host: str | None = None
+        content_type = ""
         cookies: list[bytes] = []
         header_name = self.header_name
         for name, value in scope.get("headers", ()):
@@ -232,6 +236,8 @@ class CSRFMiddleware:
                 referer = value.decode("latin-1")
             elif name == b"host":
                 host = value.decode("latin-1")
+            elif name == b"content-type" and not content_type:
+                content_type = value.decode("latin-1")
         if cookies:
             found = cookie_parser(b"; ".join(cookies).decode("latin-1")).get(self.cookie_name)
             if found is not None and self._signer.is_valid(found):
@@ -262,7 +268,7 @@ class CSRFMiddleware:
             if header_token is not None:
                 submitted: str | None = header_token
             else:
-                submitted, receive = await self._form_token(scope, receive)
+                submitted, receive = await self._form_token(scope, receive, content_type)
             if submitted is None:
                 raise _Forbidden(
                     f"CSRF check failed: token missing (send it in the {self._header_label} header "
@@ -273,7 +279,7 @@ class CSRFMiddleware:
             if not hmac.compare_digest(submitted, cookie_token):
                 raise _Forbidden("CSRF check failed: the token does not match the cookie.")
         except _Forbidden as refusal:
-            await _send_refusal(send, refusal.status, refusal.reason)
+            await PlainTextResponse(refusal.reason, status_code=refusal.status)(scope, receive, send)
             return
         state[TOKEN_STATE_KEY] = cookie_token
         await self.app(scope, receive, send)
@@ -316,13 +322,10 @@ class CSRFMiddleware:
 
     # -- reading the token from a form -----------------------------------------------------------
 
-    async def _form_token(self, scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
+    async def _form_token(
+        self, scope: Scope, receive: Receive, content_type: str
+    ) -> tuple[str | None, Receive]:
         """The form's token field (``None`` if absent) and the ``receive`` that replays what was read."""
-        content_type = ""
-        for name, value in scope.get("headers", ()):
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-                break
         kind, _, params = content_type.partition(";")
         kind = kind.strip().lower()
         if kind == "application/x-www-form-urlencoded":
@@ -425,8 +428,6 @@ class _MultipartFinder:
     )
 
     def __init__(self, params: str, name: bytes) -> None:
-        from lyre.formparsers import MAX_BOUNDARY_LENGTH, _parse_options, _require_multipart
-
         _, options = _parse_options("multipart/form-data;" + params)
         boundary = options.get("boundary")
         if not boundary or len(boundary) > MAX_BOUNDARY_LENGTH:
@@ -466,8 +467,6 @@ class _MultipartFinder:
         self._header_value = bytearray()
 
     def _headers_finished(self) -> None:
-        from lyre.formparsers import _parse_options
-
         disposition = self._headers.get(b"content-disposition", b"").decode("latin-1")
         _, options = _parse_options(disposition)
         self._capturing = options.get("name") == self._name and "filename" not in options
@@ -500,21 +499,6 @@ class _MultipartFinder:
         return _as_token(self._value) if self._done else None
 
 
-async def _send_refusal(send: Send, status: int, reason: str) -> None:
-    body = reason.encode("utf-8")
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(body)).encode("ascii")),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 # -- template helpers ----------------------------------------------------------------------------
 
 
@@ -536,8 +520,6 @@ def csrf_input(request: HTTPConnection) -> Any:
     Register it for Jinja2 with ``templates.env.globals["csrf_input"] = csrf_input`` and write
     ``{{ csrf_input(request) }}`` inside a ``<form>``.
     """
-    import html
-
     token = csrf_token(request)
     field = str(request.scope.get(FIELD_SCOPE_KEY, "csrf_token"))
     markup = f'<input type="hidden" name="{html.escape(field)}" value="{html.escape(token)}">'

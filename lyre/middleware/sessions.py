@@ -38,6 +38,7 @@ except ModuleNotFoundError:  # pragma: no cover - exercised in a subprocess test
 
 from lyre.datastructures import MutableHeaders, Secret
 from lyre.requests import HTTPConnection, cookie_parser
+from lyre.responses import PlainTextResponse
 from lyre.sessions import (
     _SCOPE_KEY,
     SessionStore,
@@ -346,12 +347,7 @@ class SessionMiddleware:
 
 logger = logging.getLogger("lyre.sessions")
 
-_UNAVAILABLE_BODY = b"Service Unavailable: the session store cannot be reached."
-_UNAVAILABLE_HEADERS = [
-    (b"content-type", b"text/plain; charset=utf-8"),
-    (b"content-length", str(len(_UNAVAILABLE_BODY)).encode("ascii")),
-    (b"cache-control", b"no-store"),
-]
+_UNAVAILABLE_TEXT = "Service Unavailable: the session store cannot be reached."
 
 
 class _StoreSessions:
@@ -401,7 +397,7 @@ class _StoreSessions:
                 data = await self.store.load(session_id)
             except (SessionStoreUnavailable, OSError) as exc:
                 self._log_unavailable("loading", exc)
-                await self._send_unavailable(scope, send)
+                await self._send_unavailable(scope, receive, send)
                 return
             if data is None:  # unknown or expired on the server
                 session_id = None
@@ -424,7 +420,7 @@ class _StoreSessions:
                 except (SessionStoreUnavailable, OSError) as exc:
                     replaced = True
                     self._log_unavailable("saving", exc)
-                    await self._send_unavailable(scope, send)
+                    await self._send_unavailable(scope, receive, send)
                     return
                 accessed = getattr(current, "accessed", True)
                 if accessed or cookie is not None:
@@ -464,18 +460,10 @@ class _StoreSessions:
             "session store %r unreachable while %s a session, answering 503: %s", self.store, action, exc
         )
 
-    async def _send_unavailable(self, scope: Scope, send: Send) -> None:
-        if scope["type"] == "http":
-            await send({"type": "http.response.start", "status": 503, "headers": list(_UNAVAILABLE_HEADERS)})
-            await send({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
-        elif "websocket.http.response" in scope.get("extensions", {}):
-            await send(
-                {
-                    "type": "websocket.http.response.start",
-                    "status": 503,
-                    "headers": list(_UNAVAILABLE_HEADERS),
-                }
-            )
-            await send({"type": "websocket.http.response.body", "body": _UNAVAILABLE_BODY})
+    async def _send_unavailable(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" or "websocket.http.response" in scope.get("extensions", {}):
+            # A response (during a WebSocket handshake: its denial response).
+            headers = {"cache-control": "no-store"}
+            await PlainTextResponse(_UNAVAILABLE_TEXT, status_code=503, headers=headers)(scope, receive, send)
         else:
             await send({"type": "websocket.close", "code": 1011, "reason": "session store unavailable"})
