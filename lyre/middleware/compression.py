@@ -46,6 +46,7 @@ from lyre.middleware.gzip import (
     _THREAD_MINIMUM_SIZE,
     DEFAULT_EXCLUDED_CONTENT_TYPES,
     IdentityResponder,
+    _accept_encoding,
     _thread_limiter,
 )
 from lyre.types import ASGIApp, Receive, Scope, Send
@@ -271,11 +272,8 @@ class CompressionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        accept: bytes | None = None
-        for name, value in scope.get("headers", ()):
-            if name == b"accept-encoding":
-                accept = value if accept is None else accept + b"," + value
-        coding = None if accept is None else negotiate(accept.decode("latin-1"), self.offered)
+        accept = _accept_encoding(scope)
+        coding = None if accept is None else negotiate(accept, self.offered)
         responder: IdentityResponder
         if coding is None:
             responder = IdentityResponder(

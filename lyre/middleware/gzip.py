@@ -106,6 +106,15 @@ def _exclusion_sets(exclude_content_types: tuple[str, ...]) -> tuple[frozenset[s
     return major, frozenset(wanted).difference(t + "*" for t in major)
 
 
+def _accept_encoding(scope: Scope) -> str | None:
+    """The request's ``Accept-Encoding`` (several lines joined with commas), or ``None`` if absent."""
+    accept: bytes | None = None
+    for name, value in scope.get("headers", ()):
+        if name == b"accept-encoding":
+            accept = value if accept is None else accept + b"," + value
+    return None if accept is None else accept.decode("latin-1")
+
+
 async def unattached_send(message: Message) -> NoReturn:
     """The ``send`` of a responder that is not running a request."""
     raise RuntimeError("send awaitable not set")  # pragma: no cover
@@ -133,12 +142,9 @@ class GZipMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        accept = None
-        for name, value in scope.get("headers", ()):
-            if name == b"accept-encoding":
-                accept = value if accept is None else accept + b"," + value
+        accept = _accept_encoding(scope)
         excluded = self.exclude_content_types
-        if accept is None or not _accepts_gzip(accept.decode("latin-1")):
+        if accept is None or not _accepts_gzip(accept):
             # Still routed through a responder: it adds nothing but keeps the rules in one place.
             plain = IdentityResponder(self.app, self.minimum_size, exclude_content_types=excluded)
             return await plain(scope, receive, send)

@@ -156,6 +156,11 @@ class ProxyHeadersMiddleware:
         if header not in ("x-forwarded", "forwarded"):
             raise ValueError("header must be 'x-forwarded' or 'forwarded'")
         self.header = header
+        self._wanted = (
+            (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
+            if header == "x-forwarded"
+            else (b"forwarded",)
+        )
         if isinstance(trusted_hosts, str):
             trusted_hosts = [host.strip() for host in trusted_hosts.split(",") if host.strip()]
         self.trust_all = False
@@ -197,11 +202,7 @@ class ProxyHeadersMiddleware:
 
     def _apply(self, scope: Scope) -> None:
         values: dict[bytes, str] = {}
-        wanted = (
-            (b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host")
-            if self.header == "x-forwarded"
-            else (b"forwarded",)
-        )
+        wanted = self._wanted
         for name, value in scope.get("headers", ()):
             if name in wanted:
                 text = value.decode("latin-1")
@@ -253,8 +254,6 @@ class ProxyHeadersMiddleware:
             if hop is not None and not self.is_trusted(hop[0]):
                 chosen = position
                 break
-        else:
-            chosen = 0
         element = elements[chosen]
         proto = element.get("proto")
         host = element.get("host")
