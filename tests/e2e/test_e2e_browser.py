@@ -8,13 +8,8 @@ never skipped -- so CI cannot go green without actually running them.
 from __future__ import annotations
 
 import os
-import socket
 import struct
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +17,8 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.e2e._serve import lyre_run
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -37,57 +33,14 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 15_000
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
     """The demo served by ``python -m lyre run`` (uvicorn) on a free 127.0.0.1 port."""
-    port = _free_port()
     env = {**os.environ, "CHEATSHEET_SECRET_KEY": "e2e-test-secret"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lyre",
-            "run",
-            "examples.cheatsheet.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                out = proc.stdout.read() if proc.stdout else ""
-                pytest.fail(f"the demo server exited with {proc.returncode}:\n{out}")
-            try:
-                with urllib.request.urlopen(url + "/hi", timeout=5):
-                    break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline:
-                    pytest.fail("the demo server did not answer within 30 s")
-                time.sleep(0.1)
+    with lyre_run(
+        "examples.cheatsheet.app:app", env=env, ready_path="/hi", timeout=30, what="the demo server"
+    ) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests._redis_server import free_port
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.e2e._serve import lyre_run
 
 
 def _get(url: str, cookie: str | None = None) -> tuple[dict[str, Any], str | None]:
@@ -34,39 +29,17 @@ def _get(url: str, cookie: str | None = None) -> tuple[dict[str, Any], str | Non
 
 
 def _serve(store: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lyre", "run", "tests.e2e._sessions_app:app"]
-        + ["--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        cwd=REPO,
-        env={**os.environ, "LYRE_E2E_SESSION_STORE": store},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own process group: the workers go down with it
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                output = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"lyre run exited with {process.returncode}:\n{output}")
-            try:
-                _get(url + "/read")
-                break
-            except (urllib.error.URLError, ConnectionError):
-                if time.monotonic() > deadline:
-                    pytest.fail("lyre run --workers 2 did not answer within 20 s")
-                time.sleep(0.1)
+    env = {**os.environ, "LYRE_E2E_SESSION_STORE": store}
+    with lyre_run(
+        "tests.e2e._sessions_app:app",
+        "--workers",
+        "2",
+        env=env,
+        ready_path="/read",
+        timeout=20,
+        what="lyre run --workers 2",
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
 
 
 @pytest.fixture(params=["redis", "file"])
