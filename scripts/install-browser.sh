@@ -11,15 +11,9 @@ PYTHON="${1:-.venv/bin/python}"
 CHROMIUM="${LYRE_CHROMIUM_PATH:-/usr/bin/chromium}"  # overridable for this script's own test
 
 if [ ! -x "$CHROMIUM" ]; then
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then
-        SUDO="sudo"
-    fi
     # Only chromium and what it strictly depends on (no recommended packages); say so before doing it.
-    echo "install-browser: $CHROMIUM is missing; installing Debian's 'chromium' package" \
-        "(apt-get install --no-install-recommends chromium; needs root or sudo)" >&2
-    $SUDO apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends chromium
+    . scripts/apt-install.sh
+    apt_install install-browser chromium "$CHROMIUM"
 else
     echo "install-browser: $CHROMIUM present, nothing to install" >&2
 fi

@@ -12,11 +12,5 @@ if command -v "$REDIS_SERVER" >/dev/null 2>&1; then
     echo "install-redis: $(command -v "$REDIS_SERVER") present, nothing to install" >&2
     exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-echo "install-redis: $REDIS_SERVER is missing; installing Debian's 'redis-server' package" \
-    "(apt-get install --no-install-recommends redis-server; needs root or sudo)" >&2
-$SUDO apt-get update -q
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends redis-server
+. "$(dirname "$0")/apt-install.sh"
+apt_install install-redis redis-server "$REDIS_SERVER"
