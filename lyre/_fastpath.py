@@ -35,12 +35,19 @@ from lyre.routing import Match, Route, Router
 from lyre.types import Receive, Scope, Send
 
 __all__ = [
+    "SELECTION_SCOPE_KEY",
     "STARTED_SCOPE_KEY",
     "FusedExceptionMiddleware",
     "FusedServerErrorMiddleware",
     "fusion_enabled",
     "router_is_fusable",
 ]
+
+
+#: ``Router.select``'s answer for this request, left by a ``BaseHTTPMiddleware`` that selected the
+#: route to decide how to run the app (``lyre.middleware.base._same_task_below``) immediately before
+#: calling it; the dispatch takes it (and removes it) instead of selecting again.
+SELECTION_SCOPE_KEY = "lyre.selection"
 
 
 def fusion_enabled() -> bool:
@@ -100,7 +107,10 @@ class FusedExceptionMiddleware(ExceptionMiddleware):
         tracker: ResponseTracker | None = None
         direct = handed_send = False
         try:
-            match, route, child_scope = router.select(scope)
+            selection = scope.pop(SELECTION_SCOPE_KEY, None)
+            if selection is None:
+                selection = router.select(scope)
+            match, route, child_scope = selection
             if match is Match.FULL:
                 scope["route"] = route
                 scope.update(child_scope)
