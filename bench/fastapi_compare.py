@@ -4,6 +4,8 @@
     python bench/fastapi_compare.py --quick         # short runs
     python bench/fastapi_compare.py --profile json  # cProfile of one scenario on lyre, time by package
     python bench/fastapi_compare.py --profile json --on starlette
+    python bench/fastapi_compare.py --instructions  # instructions per request under callgrind
+    python bench/fastapi_compare.py --write          # both measures, into bench/results/fastapi.md
 
 Each framework runs in its own long-lived subprocess (the alias must be on before FastAPI is
 imported, and the real Starlette must never be imported next to it); the parent interleaves short
@@ -16,6 +18,10 @@ loop. Scenarios:
 - ``path``: ``GET /users/{user_id}`` (an ``int`` path parameter, a dict returned, no response model).
 - ``routes50``: a 50-route application, hitting the last route (``/r49/{item_id}``).
 
+``--instructions`` counts the CPU instructions per request with valgrind's callgrind (one process
+per framework, 200 requests per scenario after a warm-up): a measure the machine's load cannot move,
+as in ``bench/instructions.py``.
+
 Needs FastAPI and the real ``starlette`` installed (``pip install fastapi``) next to lyre.
 """
 
@@ -25,9 +31,11 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -190,6 +198,102 @@ def child(mode: str) -> None:
     asyncio.run(main())
 
 
+COUNTED_REQUESTS = 200
+
+
+def _marker() -> None:
+    """Callgrind dumps its counters when this libc call is entered (``--dump-before=getpgrp``)."""
+    os.getpgrp()
+
+
+def count_child(mode: str, scenarios: list[str]) -> None:
+    """Under callgrind: each scenario's requests between two markers (the parent reads the parts)."""
+    if mode == "lyre":
+        import lyre.compat.starlette  # noqa: F401  (before FastAPI is imported)
+    app = build_app()
+
+    async def main() -> None:
+        await lifespan_start(app)
+        for name in scenarios:
+            path, status, body = SCENARIOS[name]
+            for _ in range(50):  # warm-up: caches and first-request paths are not counted
+                c = Connection()
+                await app(make_scope(path), c.receive, c.send)
+            if c.status != status or not c.body.startswith(body):
+                raise SystemExit(f"{path}: unexpected response {c.status} {c.body[:200]!r}")
+            _marker()
+            for _ in range(COUNTED_REQUESTS):
+                c = Connection()
+                await app(make_scope(path), c.receive, c.send)
+            _marker()
+
+    asyncio.run(main())
+
+
+def count_instructions(scenarios: list[str]) -> dict[str, dict[str, float]]:
+    """Instructions per request for each scenario, FastAPI on Starlette and on lyre."""
+    if shutil.which("valgrind") is None:
+        raise SystemExit(
+            "valgrind is not installed (Debian: apt-get install valgrind; make bench-instructions)"
+        )
+    counts: dict[str, dict[str, float]] = {}
+    for mode in ("starlette", "lyre"):
+        with tempfile.TemporaryDirectory(prefix="lyre-callgrind-") as tmp:
+            cmd = [
+                "valgrind",
+                "--tool=callgrind",
+                "--dump-before=getpgrp",
+                "--dump-instr=no",
+                f"--callgrind-out-file={tmp}/cg.out",
+                sys.executable,
+                __file__,
+                "--count",
+                mode,
+                "--scenarios",
+                ",".join(scenarios),
+            ]
+            env = _child_env()
+            env["PYTHONHASHSEED"] = "0"  # dict and set layouts, and so the counts, repeat run to run
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                tail = "\n".join(proc.stderr.splitlines()[-15:])
+                raise SystemExit(f"callgrind run on {mode} failed (exit {proc.returncode}):\n{tail}")
+            parts = sorted(Path(tmp).glob("cg.out.*"), key=lambda p: int(p.suffix[1:]))
+            counted = iter(parts)
+            counts[mode] = {}
+            for name in scenarios:
+                next(counted)  # the part before the scenario's first marker: not counted
+                counts[mode][name] = _totals(next(counted)) / COUNTED_REQUESTS
+    return counts
+
+
+def _totals(path: Path) -> int:
+    for line in path.read_text().splitlines():
+        if line.startswith("totals:") or line.startswith("summary:"):
+            return int(line.split(":", 1)[1].split()[0])
+    raise ValueError(f"{path}: no totals line")
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.pop("LYRE_COMPAT_ALIAS", None)
+    return env
+
+
+def instructions_table(counts: dict[str, dict[str, float]], scenarios: list[str]) -> str:
+    lines = [
+        "| scenario | FastAPI on Starlette (instructions/request) | FastAPI on lyre | Starlette ÷ lyre |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for name in scenarios:
+        s_count, l_count = counts["starlette"][name], counts["lyre"][name]
+        lines.append(
+            f"| {name} | {s_count / 1000:,.1f}k | {l_count / 1000:,.1f}k | {s_count / l_count:.2f}x |"
+        )
+    return "\n".join(lines)
+
+
 def profile(scenario: str, seconds: float, mode: str) -> None:
     import cProfile
     import pstats
@@ -248,19 +352,87 @@ def main() -> None:
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--profile", metavar="SCENARIO", help="profile one scenario (on lyre unless --on)")
     parser.add_argument("--on", choices=["lyre", "starlette"], default="lyre", help="what --profile runs on")
+    parser.add_argument("--count", choices=["lyre", "starlette"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request (callgrind) instead of timing",
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="time and count, and write bench/results/fastapi.md"
+    )
     args = parser.parse_args()
     scenarios = args.scenarios.split(",")
     seconds = 0.5 if args.quick else args.seconds
     if args.child:
         child(args.child)
         return
+    if args.count:
+        count_child(args.count, scenarios)
+        return
     if args.profile:
         profile(args.profile, seconds, args.on)
         return
+    if args.instructions:
+        print(instructions_table(count_instructions(scenarios), scenarios))
+        return
+    rounds = 1 if args.quick else args.rounds
+    timed = timed_table(scenarios, seconds, rounds)
+    print(timed)
+    if args.write:
+        counted = instructions_table(count_instructions(scenarios), scenarios)
+        print()
+        print(counted)
+        write_results(timed, counted)
 
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env.pop("LYRE_COMPAT_ALIAS", None)
+
+def write_results(timed: str, counted: str) -> None:
+    import platform
+
+    import fastapi
+    import pydantic
+
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    text = (
+        "# FastAPI on lyre vs FastAPI on Starlette\n\n"
+        "The same FastAPI application, once on Starlette 1.10 and once on lyre through the `starlette` "
+        "alias, in-process (no sockets), each in its own process. `python bench/fastapi_compare.py "
+        "--write` regenerates this page.\n\n"
+        f"Date: {when}. FastAPI {fastapi.__version__}, pydantic {pydantic.VERSION}, Python "
+        f"{platform.python_version()}, {_machine()}.\n\n"
+        "Scenarios: `json` = `GET /items/{item_id}` with a pydantic `response_model`; `path` = "
+        "`GET /users/{user_id}` (an `int` path parameter); `routes50` = a 50-route application, "
+        "last route hit.\n\n"
+        "## Requests per second\n\n" + timed + "\n\n"
+        "## Instructions per request (callgrind; does not move with the machine's load)\n\n"
+        + counted
+        + "\n\n"
+        "FastAPI's own work (dependency resolution, validation, serialisation, its router's loop over "
+        "the routes) is the same on both; only the Starlette-level parts it calls (requests, "
+        "responses, route matching, the middleware stack) differ.\n"
+    )
+    (ROOT / "bench" / "results" / "fastapi.md").write_text(text)
+    print("\nwrote bench/results/fastapi.md")
+
+
+def _machine() -> str:
+    """The CPU model and count, as ``/proc/cpuinfo`` names them (else the platform's machine type)."""
+    import platform
+
+    model = platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} CPUs"
+
+
+def timed_table(scenarios: list[str], seconds: float, rounds: int) -> str:
+    """Paired timed cells, FastAPI on Starlette and on lyre; the Markdown table of the results."""
+    env = _child_env()
     children: dict[str, subprocess.Popen[str]] = {}
     try:
         for mode in ("starlette", "lyre"):
@@ -276,7 +448,6 @@ def main() -> None:
             assert hello["starlette_module"] == mode, hello  # the alias is on in (only) the lyre child
         rps: dict[str, dict[str, list[float]]] = {m: {n: [] for n in scenarios} for m in children}
         ratios: dict[str, list[float]] = {n: [] for n in scenarios}
-        rounds = 1 if args.quick else args.rounds
         for round_no in range(rounds):
             for name in scenarios:
                 # Paired cells, alternating which framework goes first.
@@ -296,15 +467,17 @@ def main() -> None:
                 proc.stdin.close()
             proc.wait(timeout=60)
 
-    print(
-        f"FastAPI on lyre vs FastAPI on Starlette (in-process; {rounds} paired rounds of {seconds:g} s cells;"
-        " req/s = best cell, ratio = median of the paired ratios)\n"
-    )
-    print("| scenario | FastAPI on Starlette (req/s) | FastAPI on lyre (req/s) | ratio |")
-    print("| --- | ---: | ---: | ---: |")
+    lines = [
+        f"In-process, {rounds} paired rounds of {seconds:g} s cells (the two frameworks alternate, so "
+        "both see the same machine load); req/s = best cell, ratio = median of the paired ratios.",
+        "",
+        "| scenario | FastAPI on Starlette (req/s) | FastAPI on lyre (req/s) | lyre ÷ Starlette |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for name in scenarios:
         s_best, l_best = max(rps["starlette"][name]), max(rps["lyre"][name])
-        print(f"| {name} | {s_best:,.0f} | {l_best:,.0f} | {statistics.median(ratios[name]):.2f}x |")
+        lines.append(f"| {name} | {s_best:,.0f} | {l_best:,.0f} | {statistics.median(ratios[name]):.2f}x |")
+    return "\n".join(lines)
 
 
 def read_line(proc: subprocess.Popen[str], mode: str) -> str:
