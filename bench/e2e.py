@@ -1,14 +1,27 @@
-"""End-to-end mode: every app under uvicorn (httptools + uvloop, one worker) on 127.0.0.1, loaded by wrk.
+"""End-to-end mode: every app under a real server (uvicorn or granian) on 127.0.0.1, loaded by wrk.
 
     python bench/e2e.py [--duration 5] [--reps 3] [--connections 64] [--scenarios plaintext,json,path]
+                        [--servers uvicorn,granian]
     python bench/run.py --e2e ...      # the same
 
-Each (framework, scenario) server is started once on a free loopback port (pinned to one CPU with
-``taskset`` when available; wrk is pinned to the other), checked for a correct response, warmed up,
-then measured ``--reps`` times, frameworks interleaved within each repetition. Requests/s and p99
-latency are the medians over the repetitions. Only 127.0.0.1 is ever contacted; every load run is
-bounded by ``--duration``. Without ``wrk`` on PATH, a small asyncio keep-alive load generator in
-this file is used instead (slower: it measures lower absolute numbers, ratios stay meaningful).
+Servers (``--servers``, default ``uvicorn``; ``--server X`` is the same with one name), set up in
+``bench/serve.py``:
+
+* **uvicorn**: httptools + uvloop, one worker, access log off. One process.
+* **granian**: its ``asgi`` interface (lifespan on), ``--http 1``, uvloop, one worker, one Rust
+  runtime thread, WebSockets on, access log off. granian runs the app in a worker process under a
+  supervisor process; both are pinned, and the CPU time counted is that of the whole process tree.
+
+Each (server, framework, scenario) app is started once on a free loopback port (pinned to one CPU
+with ``taskset`` when available, child processes and threads included; wrk is pinned to the
+other), checked for a correct response, warmed up, then measured ``--reps`` times, frameworks (and
+servers) interleaved within each repetition, so that both servers see the same machine. Requests/s
+and p99 latency are the medians over the repetitions. A framework that fails under a server is
+listed under "Failed cells" with the reason. Results: ``results/e2e.md`` (uvicorn) and
+``results/e2e-granian.md`` (granian; with a granian-vs-uvicorn table when both ran in one
+invocation). Only 127.0.0.1 is ever contacted; every load run is bounded by ``--duration``. Without
+``wrk`` on PATH, a small asyncio keep-alive load generator in this file is used instead (slower: it
+measures lower absolute numbers, ratios stay meaningful).
 """
 
 from __future__ import annotations
@@ -19,13 +32,15 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -48,11 +63,79 @@ def pin(cpu: int) -> list[str]:
     return []
 
 
-class Server:
-    """One uvicorn process serving one (framework, scenario) app."""
+SERVERS = ("uvicorn", "granian")
+# One line per server for the results header: how it is set up (see bench/serve.py).
+SERVER_SETUP = {
+    "uvicorn": "httptools + uvloop, one worker, access log off",
+    "granian": (
+        "ASGI interface with lifespan, HTTP/1.1 only, uvloop, one worker process under granian's "
+        "supervisor process, one Rust runtime thread, WebSockets on, access log off; server CPU time "
+        "counts both processes"
+    ),
+}
 
-    def __init__(self, framework: str, sc: Scenario) -> None:
+
+def server_version(distribution: str) -> str | None:
+    """The installed version of a server's distribution, or ``None`` when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def result_file(server: str, quick: bool) -> Path:
+    """``e2e.md`` for uvicorn (the historical name), ``e2e-<server>.md`` for another server."""
+    name = "e2e" if server == "uvicorn" else f"e2e-{server}"
+    return RESULTS / f"{name}{'-quick' if quick else ''}.md"
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name (field 3 onwards), or ``None``."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User + system CPU seconds used so far by ``pid`` and its living descendants (from /proc)."""
+    fields = _proc_stat(pid)
+    if fields is None:
+        return float("nan")
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            other = _proc_stat(int(entry.name))
+            if other is not None:
+                children.setdefault(int(other[1]), []).append(int(entry.name))
+    ticks = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        stat = fields if current == pid else _proc_stat(current)
+        if stat is not None:
+            ticks += int(stat[11]) + int(stat[12])
+        todo += children.get(current, [])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _failure_line(stderr: str) -> str:
+    """The line of a dead server's stderr that says why: the last exception line, else the last line."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.match(r"^[\w.]*(Error|Exception|Exit)\b", line):
+            return line
+    return lines[-1] if lines else "(no output)"
+
+
+class Server:
+    """One server process (uvicorn or granian) serving one (framework, scenario) app."""
+
+    def __init__(self, framework: str, sc: Scenario, server: str = "uvicorn") -> None:
         self.framework = framework
+        self.server = server
         self.sc = sc
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -62,6 +145,7 @@ class Server:
         self.p99: list[float] = []
         self.cpu_us: list[float] = []  # server CPU µs per request
         self.headers: list[tuple[bytes, bytes]] = list(sc.headers)
+        self.stderr: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -76,16 +160,27 @@ class Server:
             self.framework,
             self.sc.name,
             str(self.port),
+            self.server,
         ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # stderr to a file, not a pipe: a chatty server must never block on a full pipe.
+        self.stderr = tempfile.TemporaryFile()
+        # Its own process group, so that a server which ignores SIGTERM is killed with its workers.
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=self.stderr, start_new_session=True
+        )
+
+    def error_output(self) -> str:
+        if self.stderr is None:
+            return ""
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
 
     def wait_ready(self, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         assert self.proc is not None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = (self.proc.stderr.read() if self.proc.stderr else b"").decode(errors="replace")
-                raise RuntimeError(f"server exited: {err.strip().splitlines()[-1:] or err}")
+                raise RuntimeError(f"server exited: {_failure_line(self.error_output())}")
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.2):
                     return
@@ -93,8 +188,8 @@ class Server:
                 time.sleep(0.05)
         raise RuntimeError("server did not start in time")
 
-    def request(self, headers: list[tuple[bytes, bytes]]) -> Result:
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=10)
+    def request(self, headers: list[tuple[bytes, bytes]], timeout: float = 10.0) -> Result:
+        conn = http.client.HTTPConnection(HOST, self.port, timeout=timeout)
         try:
             target = self.sc.path + (f"?{self.sc.query.decode()}" if self.sc.query else "")
             conn.request(
@@ -112,25 +207,25 @@ class Server:
             conn.close()
 
     def check(self) -> None:
-        """Check the answer (priming a session cookie first when the scenario needs one)."""
+        """Check the answer (priming a session cookie first when the scenario needs one).
+
+        The first request may wait a while: granian's listening socket is open before its worker
+        process has built the app, so "connectable" is not yet "ready" there.
+        """
         if self.sc.prime_cookie:
-            first = self.request(self.sc.headers)
+            first = self.request(self.sc.headers, timeout=30)
             pairs = [v.decode("latin-1").split(";", 1)[0] for k, v in first.headers if k == b"set-cookie"]
             if first.status != 200 or not pairs:
                 raise AssertionError(f"priming request: status {first.status}, no cookie")
             self.headers = [*self.sc.headers, (b"cookie", "; ".join(pairs).encode("latin-1"))]
-        problem = self.sc.check(self.request(self.headers))
+        problem = self.sc.check(self.request(self.headers, timeout=30))
         if problem:
             raise AssertionError(problem)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far (from /proc)."""
+        """User + system CPU time the server (its worker processes included) has used so far."""
         assert self.proc is not None
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return float("nan")
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_tree_cpu(self.proc.pid)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -138,10 +233,11 @@ class Server:
             try:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        if self.proc is not None and self.proc.stderr is not None:
-            self.proc.stderr.close()
+        if self.stderr is not None:
+            self.stderr.close()
+            self.stderr = None
 
 
 _UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0}
@@ -269,13 +365,20 @@ def _pyload_main(url: str, duration: float, connections: int, headers_json: str)
 
 
 def render(
-    servers: dict[str, dict[str, Server]], frameworks: list[str], scs: list[Scenario], meta: dict[str, Any]
+    servers: dict[str, dict[str, Server]],
+    frameworks: list[str],
+    scs: list[Scenario],
+    meta: dict[str, Any],
+    server: str = "uvicorn",
 ) -> str:
     labels = [FRAMEWORKS[fw][1] for fw in frameworks]
+    others = [other for other in meta.get("servers", [server]) if other != server]
     out = [
-        "# End-to-end benchmark (uvicorn + wrk)\n",
-        f"Each app under uvicorn {meta['uvicorn']} (httptools + uvloop, one worker, access log off) on 127.0.0.1, "
-        f"loaded by {meta['loader']} ({meta['connections']} connections, {meta['duration']}s per run, one thread); "
+        f"# End-to-end benchmark ({server} + wrk)\n",
+        f"Server: **{server} {meta.get(server) or ''}**".rstrip()
+        + f" ({SERVER_SETUP[server]}), on 127.0.0.1; "
+        + (f"run in the same invocation as {', '.join(others)}, cells interleaved. " if others else "")
+        + f"Loaded by {meta['loader']} ({meta['connections']} connections, {meta['duration']}s per run, one thread); "
         f"server and load generator pinned to different CPUs; {meta['reps']} repetitions, frameworks "
         f"interleaved. Date: {meta['date']}. Load average (1 min) at start {meta['load_start']:.1f}, at end "
         f"{meta.get('load_end', 0.0):.1f} on {os.cpu_count()} CPUs: with other work on the machine, wall-clock "
@@ -391,7 +494,7 @@ def render(
     if lyre and raw:
         out.append("\n## Plaintext against raw ASGI\n")
         out.append(
-            f"- lyre's requests/s under uvicorn: {lyre / raw:.2f}x a raw ASGI app's (median wall-clock)"
+            f"- lyre's requests/s under {server}: {lyre / raw:.2f}x a raw ASGI app's (median wall-clock)"
         )
         lb, rb = best.get(("plaintext", "lyre")), best.get(("plaintext", "raw"))
         if lb and rb:
@@ -402,6 +505,45 @@ def render(
     return "\n".join(out) + "\n"
 
 
+def render_comparison(
+    cells: dict[str, dict[str, dict[str, Server]]],
+    frameworks: list[str],
+    scs: list[Scenario],
+    base: str,
+    other: str,
+) -> str:
+    """``other`` against ``base``, cell by cell, from one run in which both were interleaved."""
+    labels = [FRAMEWORKS[fw][1] for fw in frameworks]
+
+    def value(server: str, sc: Scenario, fw: str, attr: str) -> float | None:
+        s = cells[server][sc.name][fw]
+        values: list[float] = getattr(s, attr)
+        return statistics.median(values) if values and not s.error else None
+
+    out = [f"\n## {other} against {base}, measured in the same run\n"]
+    for title, attr, flip in (
+        (f"Requests/s: {other} median ÷ {base} median (above 1.00x: {other} serves more)", "rps", False),
+        (
+            f"Server CPU capacity: {base} CPU/req ÷ {other} CPU/req (above 1.00x: {other} spends less "
+            "CPU per request)",
+            "cpu_us",
+            True,
+        ),
+    ):
+        out += [
+            f"\n### {title}\n",
+            "| scenario | " + " | ".join(labels) + " |",
+            "|---" * (len(labels) + 1) + "|",
+        ]
+        for sc in scs:
+            cols = []
+            for fw in frameworks:
+                b, o = value(base, sc, fw, attr), value(other, sc, fw, attr)
+                cols.append(f"{(b / o if flip else o / b):.2f}x" if b and o else "-")
+            out.append(f"| {sc.name} | " + " | ".join(cols) + " |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=float, default=3.0, help="seconds per measured wrk run")
@@ -409,20 +551,37 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--frameworks", default=",".join(FRAMEWORKS))
     p.add_argument("--scenarios", default="plaintext,json,path")
+    p.add_argument(
+        "--servers",
+        "--server",
+        dest="servers",
+        default="uvicorn",
+        help="comma-separated servers to run every cell under, interleaved: uvicorn, granian "
+        "(default: uvicorn)",
+    )
     p.add_argument("--quick", action="store_true", help="1 repetition of 2 s")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--loader", choices=("auto", "wrk", "python"), default="auto")
     args = p.parse_args(argv)
     if args.quick:
         args.duration, args.reps = 2.0, 1
+    server_names = list(dict.fromkeys(name for name in args.servers.split(",") if name))
+    unknown = [name for name in server_names if name not in SERVERS]
+    if unknown or not server_names:
+        p.error(f"unknown server(s) {unknown}: expected a comma-separated list of {', '.join(SERVERS)}")
+    missing = [name for name in server_names if server_version(name) is None]
+    if missing:
+        p.error(f"not installed: {', '.join(missing)} (pip install {' '.join(missing)})")
     frameworks = [f for f in args.frameworks.split(",") if f]
     wanted = [s for s in args.scenarios.split(",") if s]
     scs = [sc for sc in harness.scenarios() if sc.name in wanted]
     use_wrk = args.loader == "wrk" or (args.loader == "auto" and shutil.which("wrk") is not None)
     load = run_wrk if use_wrk else run_pyload
     versions = harness.verify_packages()
-    meta = {
+    meta: dict[str, Any] = {
+        "servers": server_names,
         "uvicorn": versions.get("uvicorn"),
+        "granian": server_version("granian"),
         "loader": "wrk" if use_wrk else "a Python asyncio load generator",
         "connections": args.connections,
         "duration": args.duration,
@@ -440,74 +599,85 @@ def main(argv: list[str] | None = None) -> int:
             skips[fw] = harness.skip_reasons(fw)
         except Exception:  # noqa: BLE001 - the server start reports the import failure itself
             skips[fw] = {}
-    servers: dict[str, dict[str, Server]] = {}
+    # cells[server][scenario][framework]
+    cells: dict[str, dict[str, dict[str, Server]]] = {name: {} for name in server_names}
     try:
-        for sc in scs:
-            servers[sc.name] = {}
-            for fw in frameworks:
-                s = Server(fw, sc)
-                servers[sc.name][fw] = s
-                if fw == "raw" and not sc.raw:
-                    s.error = "n/a"
-                    continue
-                if sc.name in skips[fw]:
-                    s.error = "n/a"
-                    s.skipped = skips[fw][sc.name]
-                    continue
-                s.start()
-        for sc in scs:
-            for fw in frameworks:
-                s = servers[sc.name][fw]
-                if s.error:
-                    continue
-                try:
-                    s.wait_ready()
-                    s.check()
-                    if sc.method != "GET":
-                        raise RuntimeError("the end-to-end mode only loads GET scenarios")
-                    load(s.url, 1.0, args.connections, s.headers)  # warm-up
-                except Exception as exc:  # noqa: BLE001 - reported in the table
-                    s.error = harness.short_error(exc)
-                    log(f"  ! {sc.name}/{fw}: {s.error}")
-                    s.stop()
-        for rep in range(args.reps):
+        for name in server_names:
             for sc in scs:
-                order = frameworks[rep % len(frameworks) :] + frameworks[: rep % len(frameworks)]
-                for fw in order:
-                    s = servers[sc.name][fw]
+                cells[name][sc.name] = {}
+                for fw in frameworks:
+                    s = Server(fw, sc, name)
+                    cells[name][sc.name][fw] = s
+                    if fw == "raw" and not sc.raw:
+                        s.error = "n/a"
+                        continue
+                    if sc.name in skips[fw]:
+                        s.error = "n/a"
+                        s.skipped = skips[fw][sc.name]
+                        continue
+                    s.start()
+        for name in server_names:
+            for sc in scs:
+                for fw in frameworks:
+                    s = cells[name][sc.name][fw]
                     if s.error:
                         continue
                     try:
-                        cpu0 = s.cpu_seconds()
-                        rps, p99, bad, total = load(s.url, args.duration, args.connections, s.headers)
-                        cpu = s.cpu_seconds() - cpu0
-                        if bad:
-                            raise RuntimeError(f"{bad} bad responses or timeouts")
-                        s.rps.append(rps)
-                        s.p99.append(p99)
-                        if total and cpu == cpu:
-                            s.cpu_us.append(cpu / total * 1e6)
-                        log(
-                            f"  rep {rep + 1} {sc.name:10s} {fw:10s} {rps:10,.0f} req/s  p99 {p99 * 1e3:6.2f} ms"
-                            f"  server CPU {s.cpu_us[-1] if s.cpu_us else float('nan'):6.1f} µs/req"
-                        )
-                    except Exception as exc:  # noqa: BLE001
+                        s.wait_ready()
+                        s.check()
+                        if sc.method != "GET":
+                            raise RuntimeError("the end-to-end mode only loads GET scenarios")
+                        load(s.url, 1.0, args.connections, s.headers)  # warm-up
+                    except Exception as exc:  # noqa: BLE001 - reported in the table
                         s.error = harness.short_error(exc)
-                        log(f"  ! {sc.name}/{fw}: {s.error}")
+                        log(f"  ! {name}/{sc.name}/{fw}: {s.error}")
+                        s.stop()
+        for rep in range(args.reps):
+            for sc in scs:
+                order = frameworks[rep % len(frameworks) :] + frameworks[: rep % len(frameworks)]
+                names = server_names[rep % len(server_names) :] + server_names[: rep % len(server_names)]
+                for fw in order:
+                    for name in names:
+                        s = cells[name][sc.name][fw]
+                        if s.error:
+                            continue
+                        try:
+                            cpu0 = s.cpu_seconds()
+                            rps, p99, bad, total = load(s.url, args.duration, args.connections, s.headers)
+                            cpu = s.cpu_seconds() - cpu0
+                            if bad:
+                                raise RuntimeError(f"{bad} bad responses or timeouts")
+                            s.rps.append(rps)
+                            s.p99.append(p99)
+                            if total and cpu == cpu:
+                                s.cpu_us.append(cpu / total * 1e6)
+                            log(
+                                f"  rep {rep + 1} {name:8s} {sc.name:10s} {fw:10s} {rps:10,.0f} req/s"
+                                f"  p99 {p99 * 1e3:6.2f} ms  server CPU "
+                                f"{s.cpu_us[-1] if s.cpu_us else float('nan'):6.1f} µs/req"
+                            )
+                        except Exception as exc:  # noqa: BLE001
+                            s.error = harness.short_error(exc)
+                            log(f"  ! {name}/{sc.name}/{fw}: {s.error}")
     finally:
-        for row in servers.values():
+        for per_server in cells.values():
+            for row in per_server.values():
+                for s in row.values():
+                    s.stop()
+    for per_server in cells.values():
+        for row in per_server.values():
             for s in row.values():
-                s.stop()
-    for row in servers.values():
-        for s in row.values():
-            if s.error == "n/a":
-                s.error = None
+                if s.error == "n/a":
+                    s.error = None
     meta["load_end"] = os.getloadavg()[0]
-    text = render(servers, frameworks, scs, meta)
-    print(text)
-    if not args.no_write:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / f"e2e{'-quick' if args.quick else ''}.md").write_text(text)
+    for name in server_names:
+        text = render(cells[name], frameworks, scs, meta, name)
+        if name != "uvicorn" and "uvicorn" in server_names:
+            text += render_comparison(cells, frameworks, scs, "uvicorn", name)
+        print(text)
+        if not args.no_write:
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            result_file(name, args.quick).write_text(text)
     return 0
 
 

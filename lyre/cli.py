@@ -1,8 +1,9 @@
 """The ``lyre`` command line: ``lyre run [MODULE:APP]`` and ``lyre routes MODULE:APP``.
 
-``lyre run`` serves an application through uvicorn (the ``full`` extra); ``lyre routes`` prints the
-route table of an application or router. Both take the application as ``MODULE:ATTRIBUTE`` (the
-attribute may be dotted, ``pkg.mod:holder.app``), importing the module with the current directory on
+``lyre run`` serves an application through uvicorn (the ``full`` extra; the default) or, with
+``--server granian``, through granian (the ``granian`` extra); ``lyre routes`` prints the route table
+of an application or router. Both take the application as ``MODULE:ATTRIBUTE`` (the attribute may
+be dotted, ``pkg.mod:holder.app``), importing the module with the current directory on
 ``sys.path`` as ``python -m`` and uvicorn do. ``lyre run`` without a target looks for ``app`` in
 ``main.py``, then in ``app.py``, of the current directory; ``--factory`` takes a callable returning the
 application; ``--env-file`` loads ``KEY=VALUE`` lines into the environment before anything is imported
@@ -12,10 +13,11 @@ workers and the server.
 A FastAPI (or real-Starlette) application given without ``--as-starlette`` runs on the real Starlette;
 both commands say so on stderr and suggest the flag.
 
-Exit codes: ``0`` success, ``1`` a runtime failure (uvicorn missing), ``2`` a usage error (bad
-arguments, a missing env file, or a ``MODULE:APP`` that cannot be found: one line on stderr, no
-traceback; argument errors print the sub-command's usage). An exception raised *while importing* the
-user's module is the user's bug, not a bad target, so it propagates with its traceback.
+Exit codes: ``0`` success, ``1`` a runtime failure (the server missing), ``2`` a usage error (bad
+arguments, an option the chosen server does not have, a missing env file, or a ``MODULE:APP`` that
+cannot be found: one line on stderr, no traceback; argument errors print the sub-command's usage).
+An exception raised *while importing* the user's module is the user's bug, not a bad target, so it
+propagates with its traceback.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -58,6 +61,13 @@ _ENDPOINT_VERBS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "
 
 # Where ``lyre run`` without a target looks for an ``app`` attribute, in this order.
 DISCOVERY_MODULES = ("main", "app")
+
+# The servers ``lyre run --server`` can use; the first is the default (see docs/decisions.md,
+# "Serving", for the measurement behind the choice).
+_SERVERS = ("uvicorn", "granian")
+
+# What to install for each server, named in the error when it is missing.
+_SERVER_EXTRAS = {"uvicorn": "full", "granian": "granian"}
 
 
 class TargetError(Exception):
@@ -371,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     run = sub.add_parser(
-        "run", help="serve an application with uvicorn", description="Serve MODULE:APP with uvicorn."
+        "run",
+        help="serve an application with uvicorn (or granian)",
+        description="Serve MODULE:APP with uvicorn (default) or granian (--server granian).",
     )
     parser.set_defaults(subparser=None)
     run.set_defaults(subparser=run)
@@ -392,6 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         default=None,
         help="load KEY=VALUE lines into the environment first (variables already set are kept)",
+    )
+    run.add_argument(
+        "--server",
+        choices=_SERVERS,
+        default=_SERVERS[0],
+        help="the ASGI server: uvicorn (the 'full' extra) or granian (the 'granian' extra; "
+        "no --proxy-headers, --forwarded-allow-ips or --log-level trace) (default: %(default)s)",
     )
     run.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
     run.add_argument("--port", type=_port, default=8000, help="port to bind (default: %(default)s)")
@@ -420,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         choices=("critical", "error", "warning", "info", "debug", "trace"),
         default=None,
-        help="uvicorn log level (default: info)",
+        help="the server's log level (default: info; 'trace' is uvicorn's only)",
     )
 
     routes = sub.add_parser(
@@ -453,10 +472,7 @@ def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "as_starlette", False) and (args.reload or (args.workers or 1) > 1):
         # Reloader/worker processes import the app by string: go through a module that turns the
         # alias on first (it reads the real target from the environment, inherited by children).
-        from lyre.compat import ALIASED_TARGET_ENV
-
-        os.environ[ALIASED_TARGET_ENV] = args.target
-        config["app"] = "lyre.compat.aliased_app:app"
+        config["app"] = _aliased_target(args)
     if args.forwarded_allow_ips is not None:
         config["forwarded_allow_ips"] = args.forwarded_allow_ips
     if args.log_level is not None:
@@ -464,6 +480,97 @@ def build_run_config(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "factory", False):
         config["factory"] = True
     return config
+
+
+def _aliased_target(args: argparse.Namespace) -> str:
+    """The import string of the application for a server process that imports it by name.
+
+    With ``--as-starlette`` that is lyre's alias entry point, which turns the alias on and then
+    imports the real target, read from the environment (inherited by worker processes).
+    """
+    from lyre.compat import ALIASED_TARGET_ENV
+
+    os.environ[ALIASED_TARGET_ENV] = args.target
+    return "lyre.compat.aliased_app:app"
+
+
+# Where --proxy-headers users are sent when they ask granian for it.
+_PROXY_ADVICE = (
+    "granian does not read X-Forwarded-* headers; serve with --server uvicorn, or add "
+    "lyre.middleware.proxyheaders.ProxyHeadersMiddleware to the application (see docs/concepts/proxies.md)"
+)
+
+
+def _granian_unsupported(args: argparse.Namespace) -> list[str]:
+    """One message per ``lyre run`` option given that granian has no equivalent for (empty: none)."""
+    problems = []
+    if args.proxy_headers:
+        problems.append(f"--proxy-headers is not available with --server granian: {_PROXY_ADVICE}")
+    if args.forwarded_allow_ips is not None:
+        problems.append(f"--forwarded-allow-ips is not available with --server granian: {_PROXY_ADVICE}")
+    if args.log_level == "trace":
+        problems.append(
+            "--log-level trace is not available with --server granian (its most detailed level is "
+            "debug); use --log-level debug"
+        )
+    return problems
+
+
+def _granian_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments for granian's server from parsed ``lyre run`` arguments.
+
+    Plain values: ``interface``, ``log_level`` and ``working_dir`` become granian's types when
+    serving. ``target`` is the import string granian's worker processes load (through
+    ``_load_granian_app``, which also applies ``--factory`` and ``--root-path``); the access log is
+    on at the ``info`` and ``debug`` levels, as uvicorn's is (it logs at ``info``).
+    """
+    level = args.log_level or "info"
+    return {
+        "target": _aliased_target(args) if getattr(args, "as_starlette", False) else args.target,
+        "address": args.host,
+        "port": args.port,
+        "interface": "asgi",
+        "workers": args.workers or 1,
+        "reload": args.reload,
+        "working_dir": os.getcwd(),
+        "log_level": level,
+        "log_access": level in ("info", "debug"),
+    }
+
+
+class _RootPath:
+    """``--root-path`` as uvicorn applies it: ``root_path`` set, and prefixed to ``path`` and ``raw_path``.
+
+    granian's own prefix option sets ``root_path`` only, leaving ``path`` without it, so that
+    ``request.url`` (and redirects built from it) would lose the prefix; this keeps both servers
+    giving the application the same scope.
+    """
+
+    def __init__(self, app: Any, root_path: str) -> None:
+        self.app = app
+        self.root_path = root_path
+        self.raw_root_path = root_path.encode("ascii")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            scope["root_path"] = self.root_path
+            scope["path"] = self.root_path + scope["path"]
+            raw_path = scope.get("raw_path")
+            if raw_path is not None:
+                scope["raw_path"] = self.raw_root_path + raw_path
+        await self.app(scope, receive, send)
+
+
+def _load_granian_app(target: str, factory: bool = False, root_path: str = "") -> Any:
+    """The application for one of granian's worker processes: ``target`` imported as ``lyre run``
+    imports it (the current directory on ``sys.path``), called when it is a factory, and wrapped
+    to apply ``root_path`` as uvicorn does."""
+    app = load_target(target)
+    if factory:
+        app = app()
+    if root_path:
+        app = _RootPath(app, root_path)
+    return app
 
 
 def startup_line(args: argparse.Namespace, server: str) -> str:
@@ -501,22 +608,69 @@ def _cmd_routes(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _import_server(name: str) -> Any:
+    """The server's module, or ``None`` after saying on stderr which extra installs it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        flag = "" if name == _SERVERS[0] else f" --server {name}"
+        _error(
+            f"'lyre run{flag}' needs {name}, which is not installed; install it with: "
+            f"pip install 'lyre-asgi[{_SERVER_EXTRAS[name]}]'"
+        )
+        return None
+
+
+def _serve_granian(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    config = _granian_config(args)
+    config["interface"] = Interfaces(config["interface"])
+    config["log_level"] = LogLevels(config["log_level"])
+    config["working_dir"] = Path(config["working_dir"])
+    if config["reload"]:
+        # Like uvicorn's reloader, restart on Python source changes only: granian's default
+        # filter reacts to any file written under the directory (a log file, an upload, ...).
+        from watchfiles import PythonFilter
+
+        config["reload_filter"] = PythonFilter
+        # granian forks its workers from this process, which has imported the application already
+        # (to check the target): a forked worker would serve the old code after a change. Spawned
+        # workers import it afresh.
+        import multiprocessing
+
+        multiprocessing.set_start_method("spawn", force=True)
+    # A module-level function and plain arguments: picklable, for workers that are spawned rather
+    # than forked.
+    loader = functools.partial(_load_granian_app, factory=bool(args.factory), root_path=args.root_path)
+    Server(**config).serve(target_loader=loader)
+
+
 def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.reload and args.workers is not None and args.workers > 1:
         parser.error("--reload and --workers cannot be used together")
     if args.factory and args.target is None:
         parser.error("--factory needs the factory as MODULE:FUNCTION (nothing is discovered for it)")
-    try:
-        import uvicorn
-    except ImportError:
+    problems = _granian_unsupported(args) if args.server == "granian" else []
+    if problems:
+        parser.error(problems[0])
+    server = _import_server(args.server)
+    if server is None:
+        return EXIT_FAILURE
+    if args.server == "granian" and args.reload and importlib.util.find_spec("watchfiles") is None:
         _error(
-            "'lyre run' needs uvicorn, which is not installed; install it with: pip install 'lyre-asgi[full]'"
+            "--reload with --server granian needs watchfiles, which is not installed; install it "
+            "with: pip install 'lyre-asgi[granian]'"
         )
         return EXIT_FAILURE
     # The env file first: the application may read its settings at import time.
     if args.env_file is not None:
         load_env_file(args.env_file)
-    # Import the target here first so a bad MODULE:APP is one clear line (exit 2), not a uvicorn
+    # Import the target here first so a bad MODULE:APP is one clear line (exit 2), not a server
     # traceback in a worker process.
     _alias_if_asked(args)
     if args.target is None:
@@ -527,9 +681,12 @@ def _cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         raise TargetError(f"{args.target!r} is not {kind} (a {type(app).__name__} is not callable)")
     if not args.as_starlette and not args.factory:
         _hint_alias(app, args.target)
-    server = f"uvicorn {getattr(uvicorn, '__version__', '')}".rstrip()
-    print(startup_line(args, server), file=sys.stderr, flush=True)
-    uvicorn.run(**build_run_config(args))
+    label = f"{args.server} {getattr(server, '__version__', '')}".rstrip()
+    print(startup_line(args, label), file=sys.stderr, flush=True)
+    if args.server == "granian":
+        _serve_granian(args)
+    else:
+        server.run(**build_run_config(args))
     return EXIT_OK
 
 

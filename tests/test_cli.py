@@ -323,6 +323,7 @@ def test_run_all_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         ([], "the following arguments are required: COMMAND"),
         (["serve", "m:app"], "invalid choice: 'serve'"),
         (["run", "m:app", "--reload", "--workers", "2"], "--reload and --workers cannot be used together"),
+        (["run", "m:app", "--server", "hypercorn"], "argument --server: invalid choice: 'hypercorn'"),
     ],
 )
 def test_usage_errors_exit_2(
@@ -375,6 +376,174 @@ def test_run_without_uvicorn_names_the_full_extra(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "uvicorn" in err and "pip install 'lyre-asgi[full]'" in err
+
+
+# ----------------------------------------------------------------------------------------------
+# lyre run --server granian: configuration, unsupported options, the missing extra
+# ----------------------------------------------------------------------------------------------
+
+
+def test_granian_config_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = cli.build_parser().parse_args(["run", "pkg.mod:app", "--server", "granian"])
+    assert cli._granian_config(args) == {
+        "target": "pkg.mod:app",
+        "address": "127.0.0.1",
+        "port": 8000,
+        "interface": "asgi",
+        "workers": 1,
+        "reload": False,
+        "working_dir": str(tmp_path),
+        "log_level": "info",
+        "log_access": True,  # as uvicorn's access log, which it writes at the info level
+    }
+
+
+def test_granian_config_all_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "pkg.mod:app", "--server", "granian", "--host", "0.0.0.0", "--port", "9001"]
+    args = cli.build_parser().parse_args([*argv, "--workers", "3", "--log-level", "warning"])
+    config = cli._granian_config(args)
+    assert (config["address"], config["port"], config["workers"]) == ("0.0.0.0", 9001, 3)
+    assert (config["log_level"], config["log_access"]) == ("warning", False)
+    reload_args = cli.build_parser().parse_args(["run", "m:app", "--server", "granian", "--reload"])
+    assert cli._granian_config(reload_args)["reload"] is True
+    debug_args = cli.build_parser().parse_args(
+        ["run", "m:app", "--server", "granian", "--log-level", "debug"]
+    )
+    assert cli._granian_config(debug_args)["log_access"] is True
+
+
+def test_granian_config_as_starlette_goes_through_the_alias_entry_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LYRE_ALIASED_TARGET", raising=False)
+    args = cli.build_parser().parse_args(["run", "--server", "granian", "--as-starlette", "pkg.mod:app"])
+    # granian imports the app by name in its worker processes, even with one worker.
+    assert cli._granian_config(args)["target"] == "lyre.compat.aliased_app:app"
+    assert os.environ["LYRE_ALIASED_TARGET"] == "pkg.mod:app"
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--proxy-headers"], "--proxy-headers is not available with --server granian"),
+        (
+            ["--forwarded-allow-ips", "10.0.0.1"],
+            "--forwarded-allow-ips is not available with --server granian",
+        ),
+        (["--log-level", "trace"], "--log-level trace is not available with --server granian"),
+    ],
+)
+def test_granian_refuses_options_it_does_not_have(
+    target_module: str,
+    options: list[str],
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    served = _FakeGranianServer.install(monkeypatch)
+    with pytest.raises(SystemExit) as info:
+        cli.main(["run", f"{target_module}:app", "--server", "granian", *options])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: lyre run")
+    assert named in err
+    assert served == []  # nothing was started
+    # The same options are fine with uvicorn.
+    uvicorn = _FakeUvicorn()
+    monkeypatch.setitem(sys.modules, "uvicorn", uvicorn)
+    assert cli.main(["run", f"{target_module}:app", *options]) == 0
+    assert len(uvicorn.calls) == 1
+
+
+def test_granian_proxy_headers_error_says_what_to_do_instead(
+    target_module: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["run", f"{target_module}:app", "--server", "granian", "--proxy-headers"])
+    err = capsys.readouterr().err
+    assert "--server uvicorn" in err and "ProxyHeadersMiddleware" in err
+
+
+def test_run_without_granian_names_the_granian_extra(
+    target_module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "granian", None)  # makes `import granian` raise ImportError
+    assert cli.main(["run", f"{target_module}:app", "--server", "granian"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "lyre: error: 'lyre run --server granian' needs granian, which is not installed; "
+        "install it with: pip install 'lyre-asgi[granian]'\n"
+    )
+
+
+class _FakeGranianServer:
+    """Stands in for ``granian.server.Server``: records its arguments and ``serve`` call."""
+
+    served: list[tuple[dict[str, Any], Any]]
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+
+    def serve(self, target_loader: Any = None) -> None:
+        self.served.append((self.kwargs, target_loader))
+
+    @classmethod
+    def install(cls, monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, Any], Any]]:
+        import granian.server
+
+        served: list[tuple[dict[str, Any], Any]] = []
+        fake = type("FakeServer", (cls,), {"served": served})
+        monkeypatch.setattr(granian.server, "Server", fake)
+        return served
+
+
+def test_run_hands_the_config_to_granian(
+    target_module: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import granian
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+
+    served = _FakeGranianServer.install(monkeypatch)
+    argv = ["run", f"{target_module}:app", "--server", "granian", "--port", "8123", "--root-path", "/x"]
+    assert cli.main(argv) == 0
+    [(kwargs, loader)] = served
+    assert kwargs["target"] == f"{target_module}:app"
+    assert kwargs["port"] == 8123 and kwargs["address"] == "127.0.0.1"
+    assert kwargs["interface"] is Interfaces.ASGI and kwargs["log_level"] is LogLevels.info
+    assert kwargs["working_dir"] == Path.cwd()
+    # granian calls the loader with the target in each worker: the app, wrapped for --root-path.
+    app = loader(kwargs["target"])
+    assert app.app is sys.modules[target_module].app and app.root_path == "/x"
+    assert f"(1 worker, granian {granian.__version__})" in capsys.readouterr().err
+
+
+def test_load_granian_app_applies_the_root_path_as_uvicorn_does(target_module: str) -> None:
+    import asyncio
+
+    seen: list[dict[str, Any]] = []
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(dict(scope))
+
+    cli.load_target(f"{target_module}:app")  # imports the module (the cwd goes on sys.path)
+    module = sys.modules[target_module]
+    setattr(module, "inner", inner)
+    app = cli._load_granian_app(f"{target_module}:inner", root_path="/api")
+    for kind in ("http", "websocket"):
+        scope = {"type": kind, "path": "/items/1", "raw_path": b"/items/1", "root_path": ""}
+        asyncio.run(app(scope, None, None))
+    asyncio.run(app({"type": "lifespan"}, None, None))
+    assert [(s["path"], s["raw_path"], s["root_path"]) for s in seen[:2]] == [
+        ("/api/items/1", b"/api/items/1", "/api")
+    ] * 2
+    assert seen[2] == {"type": "lifespan"}
+    # Without a root path the application itself is returned; a factory is called.
+    assert cli._load_granian_app(f"{target_module}:inner") is inner
+    setattr(module, "make", lambda: inner)
+    assert cli._load_granian_app(f"{target_module}:make", factory=True) is inner
 
 
 def test_dunder_main_delegates(target_module: str, capsys: pytest.CaptureFixture[str]) -> None:

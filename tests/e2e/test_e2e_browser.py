@@ -1,4 +1,5 @@
-"""End-to-end: the cheat-sheet demo served by uvicorn (``lyre run``), driven by headless Chromium.
+"""End-to-end: the cheat-sheet demo served by ``lyre run`` under each server it supports (uvicorn
+and granian), driven by headless Chromium.
 
 Uses Debian's ``/usr/bin/chromium`` through Playwright for Python (``scripts/install-browser.sh``
 installs both; ``make test`` runs it). When the browser cannot start these tests FAIL -- they are
@@ -33,12 +34,18 @@ CHROMIUM_ARGS = [
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    """The demo served by ``python -m lyre run`` (uvicorn) on a free 127.0.0.1 port."""
+@pytest.fixture(scope="module", params=["uvicorn", "granian"])
+def base_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The demo served by ``python -m lyre run --server <uvicorn|granian>`` on a free 127.0.0.1 port."""
     env = {**os.environ, "CHEATSHEET_SECRET_KEY": "e2e-test-secret"}
     with lyre_run(
-        "examples.cheatsheet.app:app", env=env, ready_path="/hi", timeout=30, what="the demo server"
+        "examples.cheatsheet.app:app",
+        "--server",
+        request.param,
+        env=env,
+        ready_path="/hi",
+        timeout=30,
+        what=f"the demo server ({request.param})",
     ) as url:
         yield url
 
