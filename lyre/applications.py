@@ -38,7 +38,8 @@ from lyre.middleware.body_limit import (
 )
 from lyre.middleware.errors import ServerErrorMiddleware
 from lyre.middleware.exceptions import ExceptionMiddleware
-from lyre.requests import Request
+from lyre.requests import _STATE_KEY as _REQUEST_STATE_KEY
+from lyre.requests import Request, _release_request_state
 from lyre.responses import Response
 from lyre.routing import BaseRoute, Router
 from lyre.types import ASGIApp, ExceptionHandler, Lifespan, Receive, Scope, Send
@@ -228,6 +229,9 @@ class Lyre:
         finally:
             if "lyre.form" in scope:
                 await _close_form(scope)
+            if _REQUEST_STATE_KEY in scope and RESPONDER_SCOPE_KEY not in scope:
+                # The outermost lyre application (no limiter of an enclosing one is in force).
+                _release_request_state(scope)
 
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
         self.router.mount(path, app=app, name=name)

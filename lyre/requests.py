@@ -91,7 +91,23 @@ _PENDING_KEY = "lyre.pending"
 #: A ``_ReceiveGuard``: a ``StreamingResponse`` listening for the disconnect shares ``receive`` with the
 #: body readers of the same ``receive`` through it.
 _GUARD_KEY = "lyre.receive_guard"
+#: Set when any of the keys above that refer to a ``receive`` callable is in the scope.
+_STATE_KEY = "lyre.request_state"
 _MISSING: Any = object()
+
+
+def _release_request_state(scope: Scope) -> None:
+    """Drop what ``Request`` objects shared through ``scope`` once the request is over.
+
+    Called by the outermost lyre application when it returns. The shared entries refer to the
+    ``receive`` callables that read the body, and those often refer back to the scope (a
+    middleware's wrapper closing over it, a layer keeping it): left in place, each such request
+    would wait for the cyclic garbage collector, holding its body and form until then.
+    """
+    if scope.pop(_STATE_KEY, None) is None:
+        return
+    for key in (_RECEIVE_KEY, _CONSUMED_KEY, _PENDING_KEY, _GUARD_KEY, _BODY_KEY, _JSON_KEY, _FORM_KEY):
+        scope.pop(key, None)
 
 
 class _ReceiveGuard:
@@ -120,6 +136,7 @@ class _ReceiveGuard:
         guard: _ReceiveGuard | None = scope.get(_GUARD_KEY)
         if guard is None or guard.receive != receive:
             guard = scope[_GUARD_KEY] = _ReceiveGuard(receive)
+            scope[_STATE_KEY] = True
         return guard
 
     async def _wait_for_change(self) -> None:
@@ -467,6 +484,7 @@ class Request(HTTPConnection[StateT]):
             scope.pop(_JSON_KEY, None)
             scope.pop(_FORM_KEY, None)
             scope[_RECEIVE_KEY] = receive
+            scope[_STATE_KEY] = True
         scope[key] = value
 
     def _cached_body(self) -> bytes | None:
@@ -505,6 +523,7 @@ class Request(HTTPConnection[StateT]):
     def _mark_consumed(self) -> None:
         self._stream_consumed = True
         self.scope[_CONSUMED_KEY] = self._receive
+        self.scope[_STATE_KEY] = True
 
     async def stream(self) -> AsyncGenerator[bytes, None]:
         """The body chunks as they arrive, then a final ``b""``; replays the body if already read."""
@@ -688,6 +707,7 @@ class Request(HTTPConnection[StateT]):
             stash: tuple[Receive, list[Message]] | None = scope.get(_PENDING_KEY)
             if stash is None or stash[0] != self._receive:
                 stash = scope[_PENDING_KEY] = (self._receive, [])
+                scope[_STATE_KEY] = True
             stash[1].append(polled)
         return self._is_disconnected
 

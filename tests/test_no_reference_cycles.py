@@ -9,6 +9,7 @@ These tests serve each kind of request on lyre's fused stack and on the layered 
 from __future__ import annotations
 
 import gc
+import gzip
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +21,7 @@ from lyre.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from lyre.requests import Request
 from lyre.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from lyre.routing import Route
-from lyre.types import Message
+from lyre.types import ASGIApp, Message, Receive, Scope, Send
 
 pytestmark = pytest.mark.anyio
 
@@ -76,6 +77,36 @@ class AddHeader(BaseHTTPMiddleware):
         return response
 
 
+class ScopeTouchingSend:
+    """A pure ASGI middleware as users write them: its ``send`` wrapper is a closure over ``scope``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                scope["response_started"] = True
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
+class ScopeTouchingReceive:
+    """A pure ASGI middleware whose ``receive`` wrapper is a closure over ``scope``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            scope["body_seen"] = True
+            return message
+
+        await self.app(scope, receive_wrapper, send)
+
+
 ROUTES = [
     Route("/plain", plain),
     Route("/body", body, methods=["POST"]),
@@ -116,7 +147,7 @@ def collector_paused() -> Iterator[None]:
 
 
 async def serve(app: Lyre, path: str, method: str, content_type: str | None, payload: bytes) -> Message:
-    headers = [(b"host", b"testserver")]
+    headers = [(b"host", b"testserver"), (b"accept-encoding", b"gzip")]
     if content_type is not None:
         headers += [(b"content-type", content_type.encode()), (b"content-length", str(len(payload)).encode())]
     scope = {
@@ -147,15 +178,26 @@ async def serve(app: Lyre, path: str, method: str, content_type: str | None, pay
     await app(scope, receive, send)
     start = sent[0]
     content = b"".join(m.get("body", b"") for m in sent[1:])
+    if (b"content-encoding", b"gzip") in start["headers"]:
+        content = gzip.decompress(content)
     return {"status": start["status"], "body": content}
 
 
-@pytest.mark.parametrize("with_middleware", [False, True], ids=["plain-stack", "base-http-middleware"])
+MIDDLEWARE = {
+    "plain-stack": [],
+    "base-http-middleware": [Middleware(AddHeader)],
+    # A layer whose ``send`` refers to the scope, around the BaseHTTPMiddleware.
+    "scope-touching-send-around-base-http-middleware": [Middleware(ScopeTouchingSend), Middleware(AddHeader)],
+    "scope-touching-receive": [Middleware(ScopeTouchingReceive)],
+}
+
+
+@pytest.mark.parametrize("middleware", list(MIDDLEWARE))
 @pytest.mark.parametrize(("path", "method", "content_type", "payload", "status", "expected"), CASES)
 async def test_a_request_leaves_no_cycle(
     stack_mode: str,
     collector_paused: None,
-    with_middleware: bool,
+    middleware: str,
     path: str,
     method: str,
     content_type: str | None,
@@ -163,8 +205,7 @@ async def test_a_request_leaves_no_cycle(
     status: int,
     expected: bytes,
 ) -> None:
-    middleware = [Middleware(AddHeader)] if with_middleware else []
-    app = Lyre(routes=ROUTES, middleware=middleware)
+    app = Lyre(routes=ROUTES, middleware=MIDDLEWARE[middleware])
     # The first request builds the stack, the route index and caches: not the request's garbage.
     first = await serve(app, path, method, content_type, payload)
     assert (first["status"], first["body"]) == (status, expected)

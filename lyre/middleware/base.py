@@ -76,6 +76,14 @@ _RELEASED_SCOPE: Scope = types.MappingProxyType({"type": "http"})  # type: ignor
 _RELEASED_REQUEST = Request(_RELEASED_SCOPE)
 
 
+async def _released_receive() -> Message:
+    return {"type": "http.disconnect"}  # the request is over
+
+
+async def _released_send(message: Message) -> None:
+    raise RuntimeError("BaseHTTPMiddleware: the request is over, nothing can be sent")
+
+
 class _Discarded(BaseException):
     """Raised in the app when it sends more body for a response nobody will read any more.
 
@@ -479,13 +487,16 @@ class _Call:
             released.set()
 
     def release(self) -> None:
-        """The request is over: let go of its scope and request.
+        """The request is over: let go of its scope, request and channels.
 
         Body readers keep this call's ``app_receive`` in the scope; the call referring back to the
-        scope would leave every such request to the cyclic garbage collector.
+        scope (itself, or through the ``send`` and ``receive`` of the layers around it, which hold
+        the scope too) would leave every such request to the cyclic garbage collector.
         """
         self.scope = _RELEASED_SCOPE
         self.request = _RELEASED_REQUEST
+        self.receive = _released_receive
+        self.send = _released_send
 
     # -- the app's side ----------------------------------------------------------------------------
 
