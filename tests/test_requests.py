@@ -184,6 +184,17 @@ def test_path_params_and_client_read_scope_each_time() -> None:
     assert request.client is None
 
 
+def test_client_port_given_as_a_string_is_an_int() -> None:
+    # granian passes the ports of ``scope["client"]`` as strings; the ASGI spec says integers.
+    request = Request(make_scope(client=["10.0.0.7", "50312"]))
+    assert request.client == ("10.0.0.7", 50312)
+    assert request.client is not None and type(request.client.port) is int
+    assert request.client.host == "10.0.0.7"
+    # Anything else is passed on as the server gave it.
+    other = Request(make_scope(client=("10.0.0.7", "unix"))).client
+    assert other is not None and tuple(other) == ("10.0.0.7", "unix")
+
+
 def test_base_url() -> None:
     assert str(Request(make_scope(path="/a/b", query_string=b"x=1")).base_url) == "http://testserver/"
     scope = make_scope(path="/api/a", root_path="/api")

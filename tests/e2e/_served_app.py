@@ -50,6 +50,7 @@ async def echo(request: Request) -> Response:
             "query": dict(request.query_params),
             "size": len(body),
             "url_for": str(request.url_for("echo")),
+            "client": [request.client.host, request.client.port] if request.client else None,
         }
     )
 
