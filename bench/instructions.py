@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:
 from bench import harness  # noqa: E402
 from bench.harness import FRAMEWORKS  # noqa: E402
 
+RESULTS_FIELD = ROOT / "bench" / "results" / "instructions-field.md"
 RESULTS = BENCH_DIR / "results" / "instructions.md"
 DEFAULT_FRAMEWORKS = "lyre,starlette,raw"
 #: Fewer requests where one request is heavy (a 1 MiB upload): the count per request is as exact.
@@ -171,6 +172,22 @@ def table(data: dict[str, dict[str, dict[str, Any]]], frameworks: list[str], nam
     return "\n".join(lines)
 
 
+def field_table(data: dict[str, dict[str, dict[str, Any]]], frameworks: list[str], names: list[str]) -> str:
+    """A Markdown table of every framework's count; the fewest instructions of a row (raw ASGI aside) in bold."""
+    head = ["scenario", *(FRAMEWORKS[fw][1] for fw in frameworks)]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for name in names:
+        counts = {fw: data[fw].get(name, {}).get("per_request") for fw in frameworks}
+        known = [c for fw, c in counts.items() if c and fw != "raw"]
+        fewest = min(known) if known else None
+        cells = []
+        for fw in frameworks:
+            text = _fmt(counts[fw])
+            cells.append(f"**{text}**" if counts[fw] is not None and counts[fw] == fewest else text)
+        lines.append("| " + " | ".join([name, *cells]) + " |")
+    return "\n".join(lines)
+
+
 def compare(before: dict[str, Any], after: dict[str, Any]) -> str:
     """Per-cell change between two saved runs (negative: fewer instructions, faster)."""
     lines = ["| framework | scenario | before | after | change |", "|---|---|---:|---:|---:|"]
@@ -193,6 +210,11 @@ def main() -> None:
     p.add_argument("--save", type=Path, help="write the counts as JSON (for --compare later)")
     p.add_argument("--compare", type=Path, help="a saved run to judge this one against")
     p.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.relative_to(ROOT)}")
+    p.add_argument(
+        "--field",
+        action="store_true",
+        help=f"every framework of the timed suite, into {RESULTS_FIELD.relative_to(ROOT)} (~4 min)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--report", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -212,7 +234,7 @@ def main() -> None:
 
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
-    frameworks = [f for f in args.frameworks.split(",") if f]
+    frameworks = list(FRAMEWORKS) if args.field else [f for f in args.frameworks.split(",") if f]
     missing = [f for f in frameworks if f not in FRAMEWORKS]
     if missing:
         raise SystemExit(f"unknown frameworks: {missing}; known: {list(FRAMEWORKS)}")
@@ -221,14 +243,14 @@ def main() -> None:
     for fw in frameworks:
         print(f"counting {FRAMEWORKS[fw][1]} ...", file=sys.stderr, flush=True)
         data[fw] = measure(fw, names, args.n)
-    text = table(data, frameworks, names)
+    text = field_table(data, frameworks, names) if args.field else table(data, frameworks, names)
     print(text)
     if args.save:
         args.save.write_text(json.dumps(data, indent=1))
     if args.compare:
         print()
         print(compare(json.loads(args.compare.read_text()), data))
-    if not args.no_write and not args.scenarios and args.frameworks == DEFAULT_FRAMEWORKS:
+    if not args.no_write and not args.scenarios and not args.field and args.frameworks == DEFAULT_FRAMEWORKS:
         env = ", ".join(
             f"{k} {v}" for k, v in versions.items() if k in ("lyre", "starlette", "python", "loop")
         )
@@ -242,6 +264,22 @@ def main() -> None:
             f"{env}.\n\n{text}\n"
         )
         print(f"\nwritten: {RESULTS.relative_to(ROOT)}", file=sys.stderr)
+    if args.field and not args.no_write and not args.scenarios:
+        env = ", ".join(f"{FRAMEWORKS[k][1] if k in FRAMEWORKS else k} {v}" for k, v in versions.items())
+        RESULTS_FIELD.write_text(
+            "# Instructions per request, every framework (callgrind)\n\n"
+            "Thousands of CPU instructions executed per request, counted by valgrind's callgrind "
+            f"over {args.n} requests per scenario ({HEAVY['multipart']} for multipart) after a "
+            "warm-up, in-process with the same apps and fake server as the timed tables "
+            "(`python bench/instructions.py --field`). Bold: the fewest of the row, the raw ASGI app "
+            "aside. A count is steady from run to run where timings are not, but it is not a time: "
+            "compiled code (BlackSheep's, Falcon's and Muffin's hot paths, and the C parts of every "
+            "library) runs more instructions per CPU cycle than the interpreter, so a framework can "
+            "execute more instructions than another and still answer faster; the timed tables "
+            "decide speed.\n\n"
+            f"{env}.\n\n{text}\n"
+        )
+        print(f"\nwritten: {RESULTS_FIELD.relative_to(ROOT)}", file=sys.stderr)
 
 
 if __name__ == "__main__":
