@@ -7,6 +7,7 @@ import array
 import http.cookies
 import json
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -408,6 +409,41 @@ def test_json_errors() -> None:
         JSONResponse({"x": object()})
     with pytest.raises(TypeError):
         JSONResponse()  # type: ignore[call-arg]
+
+
+def test_json_encoding_after_errors_and_in_threads() -> None:
+    # The encoder is reused: an error half-way through a nested value must not leave anything
+    # behind (a value seen in the failed call is not a "circular reference" in the next one).
+    shared: dict[str, Any] = {"k": [1, 2]}
+    with pytest.raises(TypeError):
+        JSONResponse({"a": shared, "b": [shared, object()]})
+    assert JSONResponse({"a": shared, "b": [shared]}).body == b'{"a":{"k":[1,2]},"b":[{"k":[1,2]}]}'
+    # A real cycle is still refused, and encoding works again afterwards.
+    looped: list[Any] = [1]
+    looped.append(looped)
+    with pytest.raises(ValueError, match="Circular reference detected"):
+        JSONResponse(looped)
+    assert JSONResponse([looped[0]]).body == b"[1]"
+    # Sync endpoints build responses in worker threads, side by side.
+    payload = {"items": [{"id": i, "tags": ["a", "b"]} for i in range(200)]}
+    expected = json.dumps(payload, separators=(",", ":")).encode()
+    results: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(50):
+                results.append(bytes(JSONResponse(payload).body))
+        except BaseException as exc:  # pragma: no cover - reported by the assertion below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    assert results == [expected] * 200
 
 
 def test_json_render_override_and_media_type() -> None:
