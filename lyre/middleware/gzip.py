@@ -11,8 +11,9 @@ lyre decisions (invisible to well-formed traffic):
 * A ``HEAD`` answered without a body (lyre's responses send none) gets the headers the ``GET`` would
   get: ``Vary`` and ``Content-Encoding`` when its ``Content-Length`` reaches ``minimum_size`` (or it
   has none: a stream). The compressed length cannot be known without the body, so
-  ``Content-Length`` is then dropped rather than left stating the uncompressed size. A ``HEAD``
-  that does carry a body is encoded exactly like the ``GET``.
+  ``Content-Length`` is then dropped rather than left stating the uncompressed size. An empty
+  stream is the one case this gets wrong (its ``GET`` is sent unencoded): a ``HEAD`` cannot tell
+  without running the stream. A ``HEAD`` that does carry a body is encoded exactly like the ``GET``.
 """
 
 from __future__ import annotations

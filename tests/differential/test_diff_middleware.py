@@ -15,7 +15,7 @@ from typing import Any
 
 import itsdangerous
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from tests.differential._harness import (
@@ -96,6 +96,10 @@ def _gzip_view(messages: list[Any], head: bool) -> list[Any]:
 @FAST
 @given(gzip_cases())
 def test_gzip(case: dict[str, Any]) -> None:
+    # lyre's documented HEAD decision (lyre.middleware.gzip): a body-less HEAD of a stream gets the
+    # headers of a GET that encodes it; only an empty stream, which the GET would send unencoded,
+    # gets them wrongly, and a HEAD cannot tell without running the stream. Starlette runs it.
+    assume(not (case["method"] == "HEAD" and case["kind"] == "stream" and case["size"] == 0))
     headers = [] if case["accept"] is None else [(b"accept-encoding", case["accept"])]
     scope = make_scope(method=case["method"], headers=headers)
     views = []
