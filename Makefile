@@ -66,7 +66,7 @@ typecheck: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -r bench/requirements.txt
 	$(BIN)/python -m pytest -q -p no:cacheprovider bench/test_peers.py
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --servers uvicorn,granian
 
 # Instructions per request under valgrind's callgrind (lyre, Starlette, raw ASGI): a count that does
 # not move with the machine's load, for judging a change before and after (bench/instructions.py).
