@@ -38,7 +38,6 @@ How one request flows (same observable contract as Starlette 1.10):
 from __future__ import annotations
 
 import contextvars
-import types
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Coroutine, MutableMapping
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -70,18 +69,6 @@ T = TypeVar("T")
 # Where the app stands in reading the request body.
 _BODY_AHEAD = 0  # still to come (from the server, or replayed from what dispatch read)
 _BODY_READ = 1  # delivered; only a disconnect can follow
-
-# What a ``_Call`` holds once its request is over (``_Call.release``).
-_RELEASED_SCOPE: Scope = types.MappingProxyType({"type": "http"})  # type: ignore[assignment]
-_RELEASED_REQUEST = Request(_RELEASED_SCOPE)
-
-
-async def _released_receive() -> Message:
-    return {"type": "http.disconnect"}  # the request is over
-
-
-async def _released_send(message: Message) -> None:
-    raise RuntimeError("BaseHTTPMiddleware: the request is over, nothing can be sent")
 
 
 class _Discarded(BaseException):
@@ -486,18 +473,6 @@ class _Call:
         if released is not None:
             released.set()
 
-    def release(self) -> None:
-        """The request is over: let go of its scope, request and channels.
-
-        Body readers keep this call's ``app_receive`` in the scope; the call referring back to the
-        scope (itself, or through the ``send`` and ``receive`` of the layers around it, which hold
-        the scope too) would leave every such request to the cyclic garbage collector.
-        """
-        self.scope = _RELEASED_SCOPE
-        self.request = _RELEASED_REQUEST
-        self.receive = _released_receive
-        self.send = _released_send
-
     # -- the app's side ----------------------------------------------------------------------------
 
     async def _run_app(self) -> None:
@@ -661,43 +636,40 @@ class BaseHTTPMiddleware:
         failure: Exception | None = None
         quiet = False
         try:
-            try:
-                async with anyio.create_task_group() as group:
-                    call.group = group
+            async with anyio.create_task_group() as group:
+                call.group = group
+                try:
                     try:
-                        try:
-                            response = await self.dispatch_func(request, call.call_next)
-                        except ClientDisconnect:
-                            quiet = True  # lyre: the client left while its request was read
-                            raise
-                        await response(scope, call.app_receive, send)
-                    except Exception as exc:
-                        # Kept out of the task group (so it is not wrapped in a group): stop the app.
-                        failure = exc
-                        if call.app_scope is not None:
-                            call.app_scope.cancel()
-                        call.abandon_same_task()
-                    except BaseException:
-                        call.abandon_same_task()
+                        response = await self.dispatch_func(request, call.call_next)
+                    except ClientDisconnect:
+                        quiet = True  # lyre: the client left while its request was read
                         raise
-                    finally:
-                        call.finish()
-            except BaseExceptionGroup as group_error:
-                if len(group_error.exceptions) != 1:
+                    await response(scope, call.app_receive, send)
+                except Exception as exc:
+                    # Kept out of the task group (so it is not wrapped in a group): stop the app.
+                    failure = exc
+                    if call.app_scope is not None:
+                        call.app_scope.cancel()
+                    call.abandon_same_task()
+                except BaseException:
+                    call.abandon_same_task()
                     raise
-                only = group_error.exceptions[0]
-                raise only from only.__cause__
-            finally:
-                body = call.body
-                if body is not None:
-                    await _close_quietly(body)
-            if call.coro is not None:
-                # The same-task tier: the app is still suspended at its last send. Leaving the task
-                # group gave other tasks a turn (as if the app had a task of its own), so requests
-                # served concurrently complete their responses before its background tasks start.
-                await call.finish_same_task()
+                finally:
+                    call.finish()
+        except BaseExceptionGroup as group_error:
+            if len(group_error.exceptions) != 1:
+                raise
+            only = group_error.exceptions[0]
+            raise only from only.__cause__
         finally:
-            call.release()
+            body = call.body
+            if body is not None:
+                await _close_quietly(body)
+        if call.coro is not None:
+            # The same-task tier: the app is still suspended at its last send. Leaving the task
+            # group gave other tasks a turn (as if the app had a task of its own), so requests
+            # served concurrently complete their responses before its background tasks start.
+            await call.finish_same_task()
         if failure is not None:
             if quiet:
                 return

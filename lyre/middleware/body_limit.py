@@ -14,7 +14,6 @@ in force instead of counting again. lyre applications install one by default wit
 
 from __future__ import annotations
 
-import types
 from typing import Any
 
 from lyre._exception_handler import ResponseTracker, handler_response, tracked
@@ -60,9 +59,6 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 _ABSENT: Any = object()
-
-#: What a responder's ``scope`` is once its request is over (see ``finish``).
-_RELEASED_SCOPE: Scope = types.MappingProxyType({})  # type: ignore[assignment]
 
 
 async def _no_receive() -> Message:  # pragma: no cover - placeholder until __call__
@@ -164,19 +160,13 @@ class RequestBodyLimitResponder:
         return downstream
 
     def finish(self, scope: Scope) -> None:
-        """Hand the scope back as it was (the limit in force outside this request's limiter).
-
-        The responder lets go of the scope: a body reader keeps its ``receive`` (this responder's
-        ``receive_with_limit``) in the scope, and the two referring to each other would leave every
-        request that read its body to the cyclic garbage collector.
-        """
+        """Hand the scope back as it was (the limit in force outside this request's limiter)."""
         del scope[RESPONDER_SCOPE_KEY]
         previous = self.previous
         if previous is _ABSENT:
             del scope[MAX_BODY_SIZE_SCOPE_KEY]
         else:
             scope[MAX_BODY_SIZE_SCOPE_KEY] = previous
-        self.scope = _RELEASED_SCOPE
 
     async def answer_unhandled(self, scope: Scope) -> None:
         """The body went over the limit and nothing below answered: 413, unless a response started."""
